@@ -1,0 +1,60 @@
+import { status } from '@grpc/grpc-js';
+import { T4Error, type KnownError } from '../../domain/errors.js';
+
+/**
+ * The one table from typed domain errors to etcd's gRPC status codes and texts
+ * (etcd api/v3rpc/rpctypes/error.go). Clients match on these texts: they are frozen.
+ */
+export interface GrpcErrorSpec {
+  readonly code: status;
+  readonly message: string;
+}
+
+const TABLE: Record<KnownError['kind'], GrpcErrorSpec | ((e: KnownError) => GrpcErrorSpec)> = {
+  EmptyKey: { code: status.INVALID_ARGUMENT, message: 'etcdserver: key is not provided' },
+  KeyNotFound: { code: status.INVALID_ARGUMENT, message: 'etcdserver: key not found' },
+  ValueProvided: { code: status.INVALID_ARGUMENT, message: 'etcdserver: value is provided' },
+  LeaseProvided: { code: status.INVALID_ARGUMENT, message: 'etcdserver: lease is provided' },
+  TooManyOps: { code: status.INVALID_ARGUMENT, message: 'etcdserver: too many operations in txn request' },
+  DuplicateKey: { code: status.INVALID_ARGUMENT, message: 'etcdserver: duplicate key given in txn request' },
+  InvalidSortOption: { code: status.INVALID_ARGUMENT, message: 'etcdserver: invalid sort option' },
+  Compacted: { code: status.OUT_OF_RANGE, message: 'etcdserver: mvcc: required revision has been compacted' },
+  FutureRevision: { code: status.OUT_OF_RANGE, message: 'etcdserver: mvcc: required revision is a future revision' },
+  LeaseNotFound: { code: status.NOT_FOUND, message: 'etcdserver: requested lease not found' },
+  RequestTooLarge: { code: status.INVALID_ARGUMENT, message: 'etcdserver: request is too large' },
+  TooManyRequests: { code: status.RESOURCE_EXHAUSTED, message: 'etcdserver: too many requests' },
+  Closed: (e) => ({ code: status.UNAVAILABLE, message: e.message }),
+  Aborted: { code: status.CANCELLED, message: 'context canceled' },
+  InvalidArgument: (e) => ({ code: status.INVALID_ARGUMENT, message: e.message }),
+};
+
+export class GrpcStatusError extends Error {
+  constructor(
+    readonly code: status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const AUTH_NOT_ENABLED: GrpcErrorSpec = {
+  code: status.FAILED_PRECONDITION,
+  message: 'etcdserver: authentication is not enabled',
+};
+
+export function unimplemented(message: string): GrpcStatusError {
+  return new GrpcStatusError(status.UNIMPLEMENTED, message);
+}
+
+/** Maps a thrown value to a gRPC status; unknown errors are bugs and surface as INTERNAL. */
+export function toGrpcStatus(error: unknown): GrpcErrorSpec & { known: boolean } {
+  if (error instanceof GrpcStatusError) return { code: error.code, message: error.message, known: true };
+  if (error instanceof T4Error) {
+    const e = error as KnownError;
+    const entry = TABLE[e.kind];
+    const spec = typeof entry === 'function' ? entry(e) : entry;
+    return { ...spec, known: true };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: status.INTERNAL, message: `t4: internal error: ${message}`, known: false };
+}

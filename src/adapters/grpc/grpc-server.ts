@@ -1,0 +1,143 @@
+import * as grpc from '@grpc/grpc-js';
+import type { DescService } from '@bufbuild/protobuf';
+import type { Logger } from '../../ports/logger.js';
+import { toGrpcStatus } from './errors.js';
+import type { CallContext, ServiceHandlers, StreamHandler, UnaryHandler } from './handler.js';
+import { grpcServiceDefinition } from './service-definition.js';
+
+/** etcd's transport settings (etcd api/v3rpc/grpc.go, Go T4 48893b3), spelled out. */
+export interface GrpcServerOptions {
+  /** etcd `--max-request-bytes`; the receive limit is this plus 512 KiB of gRPC overhead, as etcd. */
+  readonly requestBytesMax: number;
+  readonly keepaliveTimeMs: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+/**
+ * The etcd v3 API on @grpc/grpc-js. Clients' keepalive pings are never refused: grpc-js enforces
+ * no minimum ping interval, which is at least as lenient as etcd's and Go T4's (5 s, permitted
+ * without streams), so no client ever gets GOAWAY too_many_pings.
+ */
+export class GrpcServer {
+  private readonly server: grpc.Server;
+  private readonly names: string[] = [];
+
+  constructor(private readonly options: GrpcServerOptions) {
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': options.requestBytesMax + GRPC_OVERHEAD_BYTES,
+      'grpc.max_send_message_length': -1,
+      'grpc.keepalive_time_ms': options.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs,
+      'grpc.max_concurrent_streams': 4_294_967_295,
+    });
+  }
+
+  serviceNames(): readonly string[] {
+    return this.names;
+  }
+
+  register(service: DescService, handlers: ServiceHandlers): void {
+    const impl: grpc.UntypedServiceImplementation = {};
+    for (const method of service.methods) {
+      const handler = handlers[method.name];
+      if (handler === undefined) throw new Error(`no handler for ${service.typeName}/${method.name}`);
+      const path = `${service.typeName}/${method.name}`;
+      impl[method.name] =
+        method.methodKind === 'unary'
+          ? this.unary(path, handler as UnaryHandler)
+          : this.stream(path, handler as StreamHandler, method.methodKind === 'bidi_streaming' || method.methodKind === 'client_streaming');
+    }
+    this.server.addService(grpcServiceDefinition(service), impl);
+    this.names.push(service.typeName);
+  }
+
+  /** Binds `host:port` (port 0 picks a free one) and returns the bound `host:port`. */
+  listen(address: string, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, credentials, (err, port) => {
+        if (err) return reject(new Error(`cannot listen on ${address}: ${err.message}`));
+        const host = address.slice(0, address.lastIndexOf(':'));
+        resolve(`${host}:${port}`);
+      });
+    });
+  }
+
+  /** Stops accepting calls, lets running ones finish for up to `graceMs`, then cancels the rest. */
+  async close(graceMs: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private context(call: { metadata: grpc.Metadata; on(event: 'cancelled', listener: () => void): unknown }): CallContext {
+    const controller = new AbortController();
+    call.on('cancelled', () => controller.abort());
+    return {
+      signal: controller.signal,
+      metadata: (key) => {
+        const v = call.metadata.get(key)[0];
+        return v === undefined ? undefined : typeof v === 'string' ? v : v.toString('utf8');
+      },
+    };
+  }
+
+  private toServiceError(path: string, error: unknown): Partial<grpc.ServiceError> {
+    const s = toGrpcStatus(error);
+    if (!s.known) this.options.logger.error({ err: error, method: path }, 'unexpected error serving request');
+    return { code: s.code, details: s.message, message: s.message };
+  }
+
+  private unary(path: string, handler: UnaryHandler): grpc.handleUnaryCall<unknown, unknown> {
+    return (call, callback) => {
+      const ctx = this.context(call);
+      let result: unknown;
+      try {
+        result = handler(call.request, ctx);
+      } catch (error) {
+        callback(this.toServiceError(path, error) as grpc.ServiceError);
+        return;
+      }
+      if (result instanceof Promise) {
+        result.then(
+          (res) => callback(null, res),
+          (error: unknown) => callback(this.toServiceError(path, error) as grpc.ServiceError),
+        );
+      } else {
+        callback(null, result);
+      }
+    };
+  }
+
+  private stream(path: string, handler: StreamHandler, clientStreams: boolean): grpc.handleServerStreamingCall<unknown, unknown> {
+    return (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
+      const ctx = this.context(call);
+      const requests: AsyncIterable<unknown> = clientStreams
+        ? (call as grpc.ServerDuplexStream<unknown, unknown>)
+        : (async function* () {
+            yield (call as grpc.ServerWritableStream<unknown, unknown>).request;
+          })();
+      const send = (message: unknown): Promise<void> =>
+        new Promise((resolve) => {
+          if (call.write(message)) resolve();
+          else call.once('drain', () => resolve());
+        });
+      handler({ ctx, requests, send }).then(
+        () => call.end(),
+        (error: unknown) => {
+          if (ctx.signal.aborted) return;
+          call.emit('error', this.toServiceError(path, error));
+        },
+      );
+    };
+  }
+}

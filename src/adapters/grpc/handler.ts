@@ -1,0 +1,21 @@
+/**
+ * Transport-neutral handlers: plain functions over generated message types with an AbortSignal.
+ * The grpc-js server (grpc-server.ts) adapts them; a Connect transport can adapt the same ones.
+ */
+export interface CallContext {
+  readonly signal: AbortSignal;
+  /** First value of a request metadata entry (lower-case key). */
+  metadata(key: string): string | undefined;
+}
+
+export type UnaryHandler<I = any, O = any> = (request: I, ctx: CallContext) => Promise<O> | O;
+
+/** A server-streaming or bidi handler: reads requests from `requests` (bidi), writes with `send`. */
+export interface StreamCall<I, O> {
+  readonly ctx: CallContext;
+  readonly requests: AsyncIterable<I>;
+  send(message: O): Promise<void>;
+}
+export type StreamHandler<I = any, O = any> = (call: StreamCall<I, O>) => Promise<void>;
+
+export type ServiceHandlers = Record<string, UnaryHandler | StreamHandler>;

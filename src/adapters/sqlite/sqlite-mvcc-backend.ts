@@ -1,0 +1,288 @@
+import Database from 'better-sqlite3';
+import { assert } from '../../domain/assert.js';
+import type { KeyRange } from '../../domain/mvcc/key-range.js';
+import { INITIAL_REVISION, NEVER_COMPACTED, type CommittedBatch, type KeyValue, type Revision } from '../../domain/mvcc/types.js';
+import type { MvccBackend, StorageSize } from '../../ports/mvcc-backend.js';
+
+/**
+ * The MVCC store in SQLite (DESIGN-NOTES 3).
+ *
+ *  history(key, main, sub, create_rev, version, lease, value, tombstone)  PK (key, main)
+ *      every version of every key since the last compaction; a key changes at most once per main
+ *      revision, so (key, main) is unique. Index (main, sub) serves compaction and watch replay.
+ *  live(key, main)  PK key
+ *      the current version of each existing key; a current-revision Range is an index seek here
+ *      joined to history, and a count is a covering-index count.
+ *  meta(name, value)
+ *      current_revision, compact_revision, purged_revision (compaction finished up to),
+ *      purge_cursor_main/sub (where an unfinished purge resumes), schema_version.
+ *
+ * A historical Range at R groups history rows by key and keeps each key's newest row at or below
+ * R (SQLite's bare-column MAX rule), dropping tombstones.
+ */
+export interface SqliteMvccBackendOptions {
+  /** Path of the database file; ':memory:' for tests. */
+  readonly path: string;
+  /**
+   * 'full': every applied batch is durable on its own (no WAL in front). 'normal': a WAL in front
+   * is the durable record and SQLite may lose its last transactions on power loss.
+   */
+  readonly synchronous: 'full' | 'normal';
+}
+
+const SCHEMA_VERSION = 1;
+const MAX_SUB = 2 ** 31;
+
+interface Row {
+  key: Buffer;
+  create_rev: bigint;
+  main: bigint;
+  version: bigint;
+  lease: bigint;
+  value: Buffer | null;
+}
+
+type Stmt = Database.Statement<unknown[], unknown>;
+
+export class SqliteMvccBackend implements MvccBackend {
+  private readonly db: Database.Database;
+  private current: Revision;
+  private compacted: Revision;
+  private readonly stmts: ReturnType<typeof prepare>;
+  private readonly applyTxn: (batch: CommittedBatch) => void;
+  private closed = false;
+
+  constructor(options: SqliteMvccBackendOptions) {
+    this.db = new Database(options.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('temp_store = MEMORY');
+    this.db.pragma('cache_size = -65536');
+    this.db.pragma('busy_timeout = 5000');
+    createSchema(this.db);
+    this.stmts = prepare(this.db);
+    this.current = this.readMeta('current_revision') ?? INITIAL_REVISION;
+    this.compacted = this.readMeta('compact_revision') ?? NEVER_COMPACTED;
+    this.applyTxn = this.db.transaction((batch: CommittedBatch) => this.applyInTxn(batch));
+  }
+
+  currentRevision(): Revision {
+    return this.current;
+  }
+
+  compactRevision(): Revision {
+    return this.compacted;
+  }
+
+  get(key: Uint8Array): KeyValue | undefined {
+    const row = this.stmts.getCurrent.get(key) as Row | undefined;
+    return row === undefined ? undefined : toKeyValue(row);
+  }
+
+  range(range: KeyRange, revision: Revision, limit: number): KeyValue[] {
+    const sqlLimit = limit > 0 ? limit : -1;
+    const historical = revision < this.current;
+    const s = historical ? this.stmts.history : this.stmts.live;
+    let rows: Row[];
+    switch (range.kind) {
+      case 'single':
+        rows = (historical ? s.single.all(range.key, revision) : s.single.all(range.key)) as Row[];
+        break;
+      case 'fromKey':
+        rows = (historical ? s.fromKey.all(range.key, revision, sqlLimit) : s.fromKey.all(range.key, sqlLimit)) as Row[];
+        break;
+      case 'interval':
+        rows = (historical
+          ? s.interval.all(range.key, range.end, revision, sqlLimit)
+          : s.interval.all(range.key, range.end, sqlLimit)) as Row[];
+        break;
+    }
+    return rows.map(toKeyValue);
+  }
+
+  count(range: KeyRange, revision: Revision): number {
+    const historical = revision < this.current;
+    const s = historical ? this.stmts.historyCount : this.stmts.liveCount;
+    let row: { n: bigint };
+    switch (range.kind) {
+      case 'single':
+        row = (historical ? s.single.get(range.key, revision) : s.single.get(range.key)) as { n: bigint };
+        break;
+      case 'fromKey':
+        row = (historical ? s.fromKey.get(range.key, revision) : s.fromKey.get(range.key)) as { n: bigint };
+        break;
+      case 'interval':
+        row = (historical ? s.interval.get(range.key, range.end, revision) : s.interval.get(range.key, range.end)) as {
+          n: bigint;
+        };
+        break;
+    }
+    return Number(row.n);
+  }
+
+  apply(batch: CommittedBatch): void {
+    assert(!this.closed, 'apply on a closed backend');
+    assert(batch.fromRevision === this.current, `batch starts at ${batch.fromRevision}, store is at ${this.current}`);
+    this.applyTxn(batch);
+    this.current = batch.toRevision;
+    if (batch.compactRevision !== undefined) this.compacted = batch.compactRevision;
+  }
+
+  purgeStep(rowsMax: number): boolean {
+    const purged = this.readMeta('purged_revision') ?? NEVER_COMPACTED;
+    if (purged >= this.compacted) return true;
+    const cursorMain = this.readMeta('purge_cursor_main') ?? 0;
+    const cursorSub = this.readMeta('purge_cursor_sub') ?? MAX_SUB;
+    let done = false;
+    this.db.transaction(() => {
+      const rows = this.stmts.purgeScan.all(cursorMain, cursorMain, cursorSub, this.compacted, rowsMax) as {
+        key: Buffer;
+        main: bigint;
+        sub: bigint;
+        tombstone: bigint;
+      }[];
+      for (const row of rows) {
+        this.stmts.purgeOlder.run(row.key, row.main);
+        if (row.tombstone !== 0n) this.stmts.purgeRow.run(row.key, row.main);
+      }
+      const last = rows[rows.length - 1];
+      if (last !== undefined) {
+        this.writeMeta('purge_cursor_main', Number(last.main));
+        this.writeMeta('purge_cursor_sub', Number(last.sub));
+      }
+      if (rows.length < rowsMax) {
+        this.writeMeta('purged_revision', this.compacted);
+        done = true;
+      }
+    })();
+    return done;
+  }
+
+  size(): StorageSize {
+    const pageSize = Number(this.db.pragma('page_size', { simple: true }));
+    const pages = Number(this.db.pragma('page_count', { simple: true }));
+    const free = Number(this.db.pragma('freelist_count', { simple: true }));
+    return { dbSizeBytes: pageSize * pages, dbSizeInUseBytes: pageSize * (pages - free) };
+  }
+
+  defragment(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.exec('VACUUM');
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  private applyInTxn(batch: CommittedBatch): void {
+    const s = this.stmts;
+    for (const c of batch.changes) {
+      const kv = c.kv;
+      if (c.kind === 'put') {
+        s.insertHistory.run(kv.key, c.main, c.sub, kv.createRevision, kv.version, kv.lease, kv.value, 0);
+        s.upsertLive.run(kv.key, c.main);
+      } else {
+        s.insertHistory.run(kv.key, c.main, c.sub, 0, 0, 0n, null, 1);
+        s.deleteLive.run(kv.key);
+      }
+    }
+    if (batch.toRevision !== batch.fromRevision) this.writeMeta('current_revision', batch.toRevision);
+    if (batch.compactRevision !== undefined) {
+      assert(batch.compactRevision > this.compacted, 'compaction revision must advance');
+      this.writeMeta('compact_revision', batch.compactRevision);
+    }
+  }
+
+  private readMeta(name: string): number | undefined {
+    const row = this.stmts.getMeta.get(name) as { value: bigint } | undefined;
+    return row === undefined ? undefined : Number(row.value);
+  }
+
+  private writeMeta(name: string, value: number): void {
+    this.stmts.setMeta.run(name, value);
+  }
+}
+
+function createSchema(db: Database.Database): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS history (
+      key BLOB NOT NULL, main INTEGER NOT NULL, sub INTEGER NOT NULL,
+      create_rev INTEGER NOT NULL, version INTEGER NOT NULL, lease INTEGER NOT NULL,
+      value BLOB, tombstone INTEGER NOT NULL,
+      PRIMARY KEY (key, main)) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS history_by_revision ON history (main, sub);
+    CREATE TABLE IF NOT EXISTS live (key BLOB PRIMARY KEY, main INTEGER NOT NULL) WITHOUT ROWID;
+  `);
+  const row = db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: number } | undefined;
+  if (row === undefined) {
+    db.prepare("INSERT INTO meta (name, value) VALUES ('schema_version', ?)").run(SCHEMA_VERSION);
+  } else if (row.value !== SCHEMA_VERSION) {
+    throw new Error(`database schema version ${row.value} is not supported by this T4 (expects ${SCHEMA_VERSION})`);
+  }
+}
+
+const LIVE_COLUMNS = 'h.key, h.create_rev, h.main, h.version, h.lease, h.value';
+const LIVE_FROM = 'live l CROSS JOIN history h ON h.key = l.key AND h.main = l.main';
+const HIST_COLUMNS = 'key, create_rev, MAX(main) AS main, version, lease, value, tombstone';
+
+function prepare(db: Database.Database) {
+  const p = (sql: string): Stmt => db.prepare(sql).safeIntegers(true);
+  const histCount = (where: string): Stmt =>
+    p(`SELECT COUNT(*) AS n FROM (SELECT MAX(main), tombstone FROM history WHERE ${where} GROUP BY key HAVING tombstone = 0)`);
+  return {
+    getMeta: p('SELECT value FROM meta WHERE name = ?'),
+    setMeta: p('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
+    getCurrent: p(`SELECT ${LIVE_COLUMNS} FROM ${LIVE_FROM} WHERE l.key = ?`),
+    live: {
+      single: p(`SELECT ${LIVE_COLUMNS} FROM ${LIVE_FROM} WHERE l.key = ?`),
+      fromKey: p(`SELECT ${LIVE_COLUMNS} FROM ${LIVE_FROM} WHERE l.key >= ? ORDER BY l.key LIMIT ?`),
+      interval: p(`SELECT ${LIVE_COLUMNS} FROM ${LIVE_FROM} WHERE l.key >= ? AND l.key < ? ORDER BY l.key LIMIT ?`),
+    },
+    history: {
+      single: p(`SELECT ${HIST_COLUMNS} FROM history WHERE key = ? AND main <= ? GROUP BY key HAVING tombstone = 0`),
+      fromKey: p(
+        `SELECT ${HIST_COLUMNS} FROM history WHERE key >= ? AND main <= ? GROUP BY key HAVING tombstone = 0 ORDER BY key LIMIT ?`,
+      ),
+      interval: p(
+        `SELECT ${HIST_COLUMNS} FROM history WHERE key >= ? AND key < ? AND main <= ? GROUP BY key HAVING tombstone = 0 ORDER BY key LIMIT ?`,
+      ),
+    },
+    liveCount: {
+      single: p('SELECT COUNT(*) AS n FROM live WHERE key = ?'),
+      fromKey: p('SELECT COUNT(*) AS n FROM live WHERE key >= ?'),
+      interval: p('SELECT COUNT(*) AS n FROM live WHERE key >= ? AND key < ?'),
+    },
+    historyCount: {
+      single: histCount('key = ? AND main <= ?'),
+      fromKey: histCount('key >= ? AND main <= ?'),
+      interval: histCount('key >= ? AND key < ? AND main <= ?'),
+    },
+    insertHistory: p(
+      'INSERT INTO history (key, main, sub, create_rev, version, lease, value, tombstone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    upsertLive: p('INSERT INTO live (key, main) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET main = excluded.main'),
+    deleteLive: p('DELETE FROM live WHERE key = ?'),
+    purgeScan: p(
+      'SELECT key, main, sub, tombstone FROM history WHERE (main > ? OR (main = ? AND sub > ?)) AND main <= ? ORDER BY main, sub LIMIT ?',
+    ),
+    purgeOlder: p('DELETE FROM history WHERE key = ? AND main < ?'),
+    purgeRow: p('DELETE FROM history WHERE key = ? AND main = ?'),
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
+function toKeyValue(row: Row): KeyValue {
+  return {
+    key: new Uint8Array(row.key.buffer, row.key.byteOffset, row.key.byteLength),
+    createRevision: Number(row.create_rev),
+    modRevision: Number(row.main),
+    version: Number(row.version),
+    lease: row.lease,
+    value: row.value === null ? EMPTY : new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength),
+  };
+}

@@ -1,0 +1,69 @@
+import 'reflect-metadata';
+import { Container } from 'inversify';
+import { join } from 'node:path';
+import type { Limits } from '../domain/limits.js';
+import { Compactor } from '../domain/mvcc/compactor.js';
+import { KvService } from '../domain/mvcc/kv-service.js';
+import { WritePipeline } from '../domain/write/write-pipeline.js';
+import type { BatchLog } from '../ports/batch-log.js';
+import type { LeaseLookup } from '../ports/lease-lookup.js';
+import type { Logger } from '../ports/logger.js';
+import type { MvccBackend } from '../ports/mvcc-backend.js';
+import type { Scheduler } from '../ports/scheduler.js';
+import { ImmediateScheduler } from '../adapters/node/immediate-scheduler.js';
+import { SqliteMvccBackend } from '../adapters/sqlite/sqlite-mvcc-backend.js';
+import { TOKENS } from './tokens.js';
+
+export interface ContainerOptions {
+  readonly dataDir: string;
+  readonly limits: Limits;
+  readonly logger: Logger;
+}
+
+/** No lease subsystem yet: every lease id is unknown, so a Put with a lease is LeaseNotFound. */
+const NO_LEASES: LeaseLookup = { leaseExists: () => false };
+
+/**
+ * The composition root: binds each port to its adapter and builds the domain services from them.
+ * Until the WAL lands, SQLite itself is the durable record (synchronous=FULL, no batch logs).
+ */
+export function buildContainer(options: ContainerOptions): Container {
+  const c = new Container({ defaultScope: 'Singleton' });
+  c.bind<Logger>(TOKENS.Logger).toConstantValue(options.logger);
+  c.bind<Limits>(TOKENS.Limits).toConstantValue(options.limits);
+  c.bind<MvccBackend>(TOKENS.MvccBackend).toDynamicValue(
+    () => new SqliteMvccBackend({ path: join(options.dataDir, 'db', 't4.sqlite'), synchronous: 'full' }),
+  );
+  c.bind<Scheduler>(TOKENS.Scheduler).toConstantValue(new ImmediateScheduler());
+  c.bind<LeaseLookup>(TOKENS.LeaseLookup).toConstantValue(NO_LEASES);
+  c.bind<readonly BatchLog[]>(TOKENS.BatchLogs).toConstantValue([]);
+  c.bind<WritePipeline>(TOKENS.WritePipeline).toDynamicValue(
+    (ctx) =>
+      new WritePipeline(
+        ctx.container.get<MvccBackend>(TOKENS.MvccBackend),
+        ctx.container.get<readonly BatchLog[]>(TOKENS.BatchLogs),
+        { queueRequestsMax: options.limits.writeQueueRequestsMax, batchRequestsMax: options.limits.writeBatchRequestsMax },
+        options.logger.child({ component: 'write-pipeline' }),
+      ),
+  );
+  c.bind<Compactor>(TOKENS.Compactor).toDynamicValue(
+    (ctx) =>
+      new Compactor(
+        ctx.container.get<MvccBackend>(TOKENS.MvccBackend),
+        ctx.container.get<Scheduler>(TOKENS.Scheduler),
+        options.limits.compactionRowsPerStep,
+        options.logger.child({ component: 'compactor' }),
+      ),
+  );
+  c.bind<KvService>(TOKENS.KvService).toDynamicValue(
+    (ctx) =>
+      new KvService(
+        ctx.container.get<MvccBackend>(TOKENS.MvccBackend),
+        ctx.container.get<WritePipeline>(TOKENS.WritePipeline),
+        ctx.container.get<Compactor>(TOKENS.Compactor),
+        ctx.container.get<LeaseLookup>(TOKENS.LeaseLookup),
+        options.limits,
+      ),
+  );
+  return c;
+}

@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as rpc from '../adapters/grpc/gen/etcd/api/etcdserverpb/rpc_pb.js';
+import { Health } from '../adapters/grpc/gen/grpc/health/v1/health_pb.js';
+import { GrpcServer } from '../adapters/grpc/grpc-server.js';
+import { HeaderFactory } from '../adapters/grpc/header.js';
+import { healthHandlers } from '../adapters/grpc/health-handlers.js';
+import { kvHandlers } from '../adapters/grpc/kv-handlers.js';
+import { clusterHandlers, maintenanceHandlers } from '../adapters/grpc/maintenance-handlers.js';
+import { authStubHandlers, leaseStubHandlers, watchStubHandlers } from '../adapters/grpc/stub-handlers.js';
+import { DataDirLock } from '../adapters/sqlite/data-dir-lock.js';
+import type { Limits } from '../domain/limits.js';
+import type { Compactor } from '../domain/mvcc/compactor.js';
+import type { KvService } from '../domain/mvcc/kv-service.js';
+import type { WritePipeline } from '../domain/write/write-pipeline.js';
+import type { Logger } from '../ports/logger.js';
+import type { MvccBackend } from '../ports/mvcc-backend.js';
+import { buildContainer } from './container.js';
+import { TOKENS } from './tokens.js';
+
+export interface NodeOptions {
+  readonly dataDir: string;
+  readonly nodeId: string;
+  readonly limits: Limits;
+  readonly logger: Logger;
+}
+
+export interface ServeOptions {
+  /** host:port; port 0 picks a free one. */
+  readonly listen: string;
+  readonly advertiseClientUrl?: string;
+  readonly keepaliveTimeMs?: number;
+  readonly keepaliveTimeoutMs?: number;
+}
+
+/** 64-bit id from a name (etcd member/cluster ids are uint64). */
+function idFrom(text: string): bigint {
+  return createHash('sha256').update(text).digest().readBigUInt64BE(0) || 1n;
+}
+
+/**
+ * One T4 node: the data dir (locked), the store, the write pipeline and, once `serve` is called,
+ * the etcd v3 gRPC API. Composition only; behaviour lives in the domain.
+ */
+export class T4Node {
+  readonly kv: KvService;
+  readonly backend: MvccBackend;
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  private readonly pipeline: WritePipeline;
+  private readonly compactor: Compactor;
+  private server: GrpcServer | undefined;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly options: NodeOptions,
+    private readonly lock: DataDirLock,
+  ) {
+    const container = buildContainer({ dataDir: options.dataDir, limits: options.limits, logger: options.logger });
+    this.backend = container.get<MvccBackend>(TOKENS.MvccBackend);
+    this.pipeline = container.get<WritePipeline>(TOKENS.WritePipeline);
+    this.kv = container.get<KvService>(TOKENS.KvService);
+    this.memberId = idFrom(`t4-member/${options.nodeId}`);
+    this.clusterId = idFrom('t4-cluster');
+    this.compactor = container.get<Compactor>(TOKENS.Compactor);
+    // A purge cut short by a crash resumes now.
+    this.compactor.purge().catch((err: unknown) => options.logger.error({ err }, 'compaction purge failed'));
+  }
+
+  static open(options: NodeOptions): T4Node {
+    mkdirSync(join(options.dataDir, 'db'), { recursive: true, mode: 0o700 });
+    const lock = DataDirLock.acquire(options.dataDir);
+    try {
+      const node = new T4Node(options, lock);
+      options.logger.info(
+        { dataDir: options.dataDir, nodeId: options.nodeId, revision: node.backend.currentRevision() },
+        'store opened',
+      );
+      return node;
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  /** Serves the etcd v3 API; resolves with the bound host:port. */
+  async serve(options: ServeOptions): Promise<string> {
+    if (this.server !== undefined) throw new Error('already serving');
+    const logger = this.options.logger.child({ component: 'grpc' });
+    const server = new GrpcServer({
+      requestBytesMax: this.options.limits.requestBytesMax,
+      keepaliveTimeMs: options.keepaliveTimeMs ?? 2 * 60 * 60 * 1000,
+      keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? 20_000,
+      logger,
+    });
+    const headers = new HeaderFactory(this.clusterId, this.memberId, () => 1n);
+    let clientUrls: string[] = [];
+    server.register(rpc.KV, kvHandlers(this.kv, headers, this.options.limits.requestBytesMax));
+    server.register(rpc.Maintenance, maintenanceHandlers({ backend: this.backend, headers }));
+    server.register(rpc.Cluster, clusterHandlers({ backend: this.backend, headers, name: this.options.nodeId, clientUrls: () => clientUrls }));
+    server.register(rpc.Watch, watchStubHandlers());
+    server.register(rpc.Lease, leaseStubHandlers());
+    server.register(rpc.Auth, authStubHandlers(this.backend, headers));
+    server.register(Health, healthHandlers(() => server.serviceNames(), () => this.closing === undefined));
+    const address = await server.listen(options.listen);
+    this.server = server;
+    clientUrls = [options.advertiseClientUrl ?? `http://${address.replace(/^0\.0\.0\.0:|^\[::\]:/, '127.0.0.1:')}`];
+    logger.info({ address, advertiseClientUrls: clientUrls }, 'serving etcd v3 gRPC');
+    return address;
+  }
+
+  /** Stops serving (letting calls in flight finish for up to `graceMs`), then closes the store. */
+  close(graceMs = 5_000): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.server !== undefined) await this.server.close(graceMs);
+      await this.pipeline.close();
+      await this.compactor.stop();
+      this.backend.close();
+      this.lock.release();
+      this.options.logger.info({}, 'store closed');
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,12 @@
+/** One inversify token per port or service (only the composition root sees these). */
+export const TOKENS = {
+  Logger: Symbol.for('t4.Logger'),
+  Limits: Symbol.for('t4.Limits'),
+  MvccBackend: Symbol.for('t4.MvccBackend'),
+  Scheduler: Symbol.for('t4.Scheduler'),
+  LeaseLookup: Symbol.for('t4.LeaseLookup'),
+  BatchLogs: Symbol.for('t4.BatchLogs'),
+  WritePipeline: Symbol.for('t4.WritePipeline'),
+  Compactor: Symbol.for('t4.Compactor'),
+  KvService: Symbol.for('t4.KvService'),
+} as const;

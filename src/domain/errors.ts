@@ -1,0 +1,49 @@
+/**
+ * The closed set of expected failures. Each maps to one etcd status and text at the gRPC edge
+ * (adapters/grpc/errors.ts). Anything else thrown is a bug.
+ */
+export abstract class T4Error extends Error {
+  abstract readonly kind: string;
+}
+
+const define = <K extends string>(kind: K, defaultMessage: string) =>
+  class extends T4Error {
+    readonly kind: K = kind;
+    constructor(message: string = defaultMessage) {
+      super(message);
+      this.name = kind;
+    }
+  };
+
+export class EmptyKeyError extends define('EmptyKey', 'key is not provided') {}
+export class KeyNotFoundError extends define('KeyNotFound', 'key not found') {}
+export class ValueProvidedError extends define('ValueProvided', 'value is provided') {}
+export class LeaseProvidedError extends define('LeaseProvided', 'lease is provided') {}
+export class TooManyOpsError extends define('TooManyOps', 'too many operations in txn request') {}
+export class DuplicateKeyError extends define('DuplicateKey', 'duplicate key given in txn request') {}
+export class InvalidSortOptionError extends define('InvalidSortOption', 'invalid sort option') {}
+export class CompactedError extends define('Compacted', 'required revision has been compacted') {}
+export class FutureRevisionError extends define('FutureRevision', 'required revision is a future revision') {}
+export class LeaseNotFoundError extends define('LeaseNotFound', 'requested lease not found') {}
+export class RequestTooLargeError extends define('RequestTooLarge', 'request is too large') {}
+export class TooManyRequestsError extends define('TooManyRequests', 'too many requests') {}
+export class ClosedError extends define('Closed', 't4: node is closed') {}
+export class AbortedError extends define('Aborted', 'request was cancelled') {}
+export class InvalidArgumentError extends define('InvalidArgument', 'invalid argument') {}
+
+export type KnownError =
+  | EmptyKeyError
+  | KeyNotFoundError
+  | ValueProvidedError
+  | LeaseProvidedError
+  | TooManyOpsError
+  | DuplicateKeyError
+  | InvalidSortOptionError
+  | CompactedError
+  | FutureRevisionError
+  | LeaseNotFoundError
+  | RequestTooLargeError
+  | TooManyRequestsError
+  | ClosedError
+  | AbortedError
+  | InvalidArgumentError;

@@ -1,0 +1,99 @@
+import { CompactedError, FutureRevisionError, LeaseNotFoundError } from '../errors.js';
+import type { Limits } from '../limits.js';
+import type { LeaseLookup } from '../../ports/lease-lookup.js';
+import type { MvccBackend } from '../../ports/mvcc-backend.js';
+import type { WritePipeline } from '../write/write-pipeline.js';
+import type { Compactor } from './compactor.js';
+import { executeRange } from './range.js';
+import type {
+  DeleteRangeRequest,
+  DeleteRangeResult,
+  PutRequest,
+  PutResult,
+  RangeRequest,
+  RangeResult,
+  TxnRequest,
+  TxnResult,
+  WithRevision,
+} from './requests.js';
+import { applyDeleteRange, applyPut, evaluateReadOnlyTxn, evaluateTxn, isTxnReadOnly } from './txn.js';
+import type { Revision } from './types.js';
+import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from './validate.js';
+
+/**
+ * The etcd KV service in domain terms: Range, Put, DeleteRange, Txn, Compact.
+ *
+ * Reads run synchronously against the committed state (a write is acknowledged only once applied,
+ * so a read after an acknowledged write sees it). Writes go through the one `WritePipeline`.
+ * Header revisions follow etcd: a write's own revision, or the current revision when it changed
+ * nothing; a read's is the current revision even when it reads an older one.
+ */
+export class KvService {
+  constructor(
+    private readonly backend: MvccBackend,
+    private readonly pipeline: WritePipeline,
+    private readonly compactor: Compactor,
+    private readonly leases: LeaseLookup,
+    private readonly limits: Limits,
+  ) {}
+
+  currentRevision(): Revision {
+    return this.backend.currentRevision();
+  }
+
+  compactRevision(): Revision {
+    return this.backend.compactRevision();
+  }
+
+  range(req: RangeRequest): WithRevision<RangeResult> {
+    checkRangeRequest(req);
+    const revision = this.backend.currentRevision();
+    return { revision, result: executeRange(this.backend, req) };
+  }
+
+  put(req: PutRequest, signal?: AbortSignal): Promise<WithRevision<PutResult>> {
+    checkPutRequest(req);
+    return this.pipeline.submit((tx) => {
+      if (req.lease !== undefined && req.lease !== 0n && !this.leases.leaseExists(req.lease)) throw new LeaseNotFoundError();
+      const result = applyPut(tx, req);
+      return { revision: tx.writeRevision, result };
+    }, signal);
+  }
+
+  deleteRange(req: DeleteRangeRequest, signal?: AbortSignal): Promise<WithRevision<DeleteRangeResult>> {
+    checkDeleteRequest(req);
+    return this.pipeline.submit((tx) => {
+      const result = applyDeleteRange(tx, req);
+      return { revision: tx.hasChanges() ? tx.writeRevision : tx.beginRevision, result };
+    }, signal);
+  }
+
+  async txn(req: TxnRequest, signal?: AbortSignal): Promise<WithRevision<TxnResult>> {
+    checkTxnRequest(req, this.limits.txnOpsMax);
+    if (isTxnReadOnly(req)) {
+      const revision = this.backend.currentRevision();
+      return { revision, result: evaluateReadOnlyTxn(this.backend, req) };
+    }
+    return this.pipeline.submit((tx) => {
+      const result = evaluateTxn(tx, req, this.leases);
+      return { revision: tx.hasChanges() ? tx.writeRevision : tx.beginRevision, result };
+    }, signal);
+  }
+
+  /**
+   * Compacts history at `revision`: reads below it are refused from now on; the rows that only
+   * served them are purged in bounded steps. With `physical`, resolves after the purge finished.
+   * The header revision is the current one (compaction takes no revision).
+   */
+  async compact(revision: Revision, physical: boolean, signal?: AbortSignal): Promise<WithRevision<void>> {
+    const header = await this.pipeline.submit((tx) => {
+      if (revision <= tx.view.compactRevision()) throw new CompactedError();
+      if (revision > tx.currentRevision()) throw new FutureRevisionError();
+      tx.compact(revision);
+      return tx.currentRevision();
+    }, signal);
+    const purge = this.compactor.purge();
+    if (physical) await purge;
+    return { revision: header, result: undefined };
+  }
+}

@@ -1,0 +1,77 @@
+import { assert } from '../assert.js';
+import { EMPTY_BYTES } from '../bytes.js';
+import type { OverlayView } from './overlay-view.js';
+import type { Change, KeyValue, LeaseId, Revision } from './types.js';
+
+/**
+ * One write request being evaluated inside a batch. It reads through the batch's overlay (so it
+ * sees every request ordered ahead of it) and records its changes at one `main` revision, one
+ * `sub` per change, as etcd's storeTxnWrite does.
+ *
+ * Invariant: a request either fails before its first change (checks come first) or commits all of
+ * its changes; the pipeline asserts this.
+ */
+export class WriteTxn {
+  private readonly changeList: Change[] = [];
+  private compactTo: Revision | undefined;
+  readonly beginRevision: Revision;
+
+  constructor(readonly view: OverlayView) {
+    this.beginRevision = view.currentRevision();
+  }
+
+  /** The revision this request's changes take. */
+  get writeRevision(): Revision {
+    return this.beginRevision + 1;
+  }
+
+  get changes(): readonly Change[] {
+    return this.changeList;
+  }
+
+  get compactRevision(): Revision | undefined {
+    return this.compactTo;
+  }
+
+  hasChanges(): boolean {
+    return this.changeList.length > 0;
+  }
+
+  /** The revision a read inside this request sees: begin, or begin + 1 once it has written. */
+  currentRevision(): Revision {
+    return this.view.currentRevision();
+  }
+
+  put(key: Uint8Array, value: Uint8Array, lease: LeaseId): KeyValue {
+    const prev = this.view.get(key);
+    const main = this.writeRevision;
+    const kv: KeyValue = {
+      key,
+      value,
+      lease,
+      modRevision: main,
+      createRevision: prev === undefined ? main : prev.createRevision,
+      version: prev === undefined ? 1 : prev.version + 1,
+    };
+    this.record({ kind: 'put', main, sub: this.changeList.length, kv, prev });
+    return kv;
+  }
+
+  delete(prev: KeyValue): void {
+    const main = this.writeRevision;
+    const kv: KeyValue = { key: prev.key, value: EMPTY_BYTES, lease: 0n, modRevision: main, createRevision: 0, version: 0 };
+    this.record({ kind: 'delete', main, sub: this.changeList.length, kv, prev });
+  }
+
+  compact(revision: Revision): void {
+    assert(this.compactTo === undefined, 'one compaction per request');
+    this.view.setCompactRevision(revision);
+    this.compactTo = revision;
+  }
+
+  private record(change: Change): void {
+    this.view.advanceTo(change.main);
+    this.view.record(change.kv.key, change.main, change.kind === 'put' ? change.kv : undefined);
+    this.changeList.push(change);
+  }
+}

@@ -1,0 +1,141 @@
+import { assert } from '../assert.js';
+import { AbortedError, ClosedError, T4Error, TooManyRequestsError } from '../errors.js';
+import type { BatchLog } from '../../ports/batch-log.js';
+import type { Logger } from '../../ports/logger.js';
+import type { MvccBackend } from '../../ports/mvcc-backend.js';
+import { OverlayView } from '../mvcc/overlay-view.js';
+import { WriteTxn } from '../mvcc/write-txn.js';
+import type { Change, CommittedBatch, Revision } from '../mvcc/types.js';
+
+/**
+ * The one write path (DESIGN-NOTES 2). Requests queue here; the pipeline takes every queued
+ * request as one batch, evaluates each in order against the committed state plus the batch so far
+ * (so compares never see a stale state), gives each request that changes something the next
+ * revision, passes the batch through the durability stages (`BatchLog`s: the WAL, later the object
+ * store and followers), applies it to the backend in one transaction, tells subscribers, and only
+ * then resolves the callers.
+ *
+ * Invariants: revisions assigned are contiguous from the backend's current revision; a batch is
+ * applied only after every stage accepted it; a request that fails its checks changes nothing.
+ * A stage or apply failure fails every request of that batch and closes the pipeline: the
+ * durable record may now be ahead of memory, so only a restart (replay) can continue safely.
+ */
+export interface WritePipelineOptions {
+  readonly queueRequestsMax: number;
+  readonly batchRequestsMax: number;
+}
+
+type CommittedListener = (batch: CommittedBatch) => void;
+
+interface Job {
+  readonly run: (tx: WriteTxn) => unknown;
+  readonly signal: AbortSignal | undefined;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export class WritePipeline {
+  private readonly queue: Job[] = [];
+  private readonly listeners: CommittedListener[] = [];
+  private draining: Promise<void> | undefined;
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly backend: MvccBackend,
+    private readonly stages: readonly BatchLog[],
+    private readonly options: WritePipelineOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Called with every committed batch, in revision order, before its callers are resolved. */
+  onCommitted(listener: CommittedListener): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Runs `run` as one write request. `run` must do its checks (throwing a typed error) before its
+   * first change; it runs synchronously inside the batch, so it sees every request queued ahead.
+   */
+  submit<T>(run: (tx: WriteTxn) => T, signal?: AbortSignal): Promise<T> {
+    if (this.failure !== undefined) return Promise.reject(new ClosedError(`t4: write path failed: ${this.failure.message}`));
+    if (this.closed) return Promise.reject(new ClosedError());
+    if (signal?.aborted) return Promise.reject(new AbortedError());
+    if (this.queue.length >= this.options.queueRequestsMax) return Promise.reject(new TooManyRequestsError());
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run, signal, resolve: resolve as (v: unknown) => void, reject });
+      if (this.draining === undefined) this.draining = this.drain().finally(() => (this.draining = undefined));
+    });
+  }
+
+  /** Refuses new requests, fails queued ones and waits for the batch in flight. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) job.reject(new ClosedError());
+    await this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    // Let requests that arrive in the same turn join the first batch.
+    await Promise.resolve();
+    while (this.queue.length > 0 && this.failure === undefined) {
+      const jobs = this.queue.splice(0, this.options.batchRequestsMax);
+      await this.runBatch(jobs);
+    }
+  }
+
+  private async runBatch(jobs: Job[]): Promise<void> {
+    const fromRevision = this.backend.currentRevision();
+    const view = new OverlayView(this.backend);
+    const changes: Change[] = [];
+    let compactRevision: Revision | undefined;
+    const accepted: { job: Job; value: unknown }[] = [];
+
+    for (const job of jobs) {
+      if (job.signal?.aborted) {
+        job.reject(new AbortedError());
+        continue;
+      }
+      const tx = new WriteTxn(view);
+      try {
+        const value = job.run(tx);
+        changes.push(...tx.changes);
+        if (tx.compactRevision !== undefined) compactRevision = tx.compactRevision;
+        accepted.push({ job, value });
+      } catch (error) {
+        if (!(error instanceof T4Error)) {
+          this.fail(error, [...accepted.map((a) => a.job), job, ...jobs.slice(jobs.indexOf(job) + 1)]);
+          return;
+        }
+        assert(!tx.hasChanges() && tx.compactRevision === undefined, 'a failed request must not have changed anything');
+        job.reject(error);
+      }
+    }
+
+    const batch: CommittedBatch = { fromRevision, toRevision: view.currentRevision(), changes, compactRevision };
+    if (changes.length > 0 || compactRevision !== undefined) {
+      assert(
+        batch.toRevision === fromRevision + new Set(changes.map((c) => c.main)).size,
+        'revisions in a batch are contiguous',
+      );
+      try {
+        for (const stage of this.stages) await stage.append(batch);
+        this.backend.apply(batch);
+      } catch (error) {
+        this.fail(error, accepted.map((a) => a.job));
+        return;
+      }
+      for (const listener of this.listeners) listener(batch);
+    }
+    for (const { job, value } of accepted) job.resolve(value);
+  }
+
+  private fail(error: unknown, jobs: readonly Job[]): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.failure = err;
+    this.logger.error({ err }, 'write pipeline failed; refusing writes until restart');
+    const closed = new ClosedError(`t4: write path failed: ${err.message}`);
+    for (const job of jobs) job.reject(closed);
+    for (const job of this.queue.splice(0)) job.reject(closed);
+  }
+}

@@ -1,0 +1,50 @@
+import type { KeyRange } from '../domain/mvcc/key-range.js';
+import type { CommittedBatch, KeyValue, Revision } from '../domain/mvcc/types.js';
+
+/**
+ * Reads of the MVCC keyspace at a revision. Reads are synchronous: they run against a local
+ * database connection on the caller's thread.
+ *
+ * Contract (every implementation passes test/contract/mvcc-backend.contract.ts):
+ *  - `range(r, rev, limit)` returns the live keys of `r` at `rev` in ascending key order: for each
+ *    key, its newest version with `modRevision <= rev`, unless that version is a deletion. At most
+ *    `limit` keys when `limit > 0`. The caller has checked `compactRevision() <= rev <= currentRevision()`.
+ *  - `count(r, rev)` is the number of keys `range(r, rev, 0)` would return.
+ *  - `get(key)` is the key's current value.
+ */
+export interface MvccReader {
+  currentRevision(): Revision;
+  compactRevision(): Revision;
+  range(range: KeyRange, revision: Revision, limit: number): KeyValue[];
+  count(range: KeyRange, revision: Revision): number;
+  get(key: Uint8Array): KeyValue | undefined;
+}
+
+export interface StorageSize {
+  /** Bytes the database occupies on disk. */
+  readonly dbSizeBytes: number;
+  /** Bytes holding live data (on disk size less free pages). */
+  readonly dbSizeInUseBytes: number;
+}
+
+/**
+ * The MVCC store's persistence. One writer: `apply` is called by the write pipeline only, in
+ * revision order.
+ *
+ *  - `apply(batch)` records every change of the batch, the new current revision and, when the batch
+ *    carries one, the new compaction revision, in one atomic transaction. It asserts
+ *    `batch.fromRevision === currentRevision()`.
+ *  - After a compaction at C is applied, reads below C are refused by the caller; the rows that
+ *    only served them are removed by `purgeStep` calls, each bounded by `rowsMax` so writes can run
+ *    in between. `purgeStep` returns true when no purge is pending (also after a restart in the
+ *    middle of one: progress is persisted).
+ *  - `appliedRevision()` is the revision of the last applied batch (the WAL replays from there).
+ */
+export interface MvccBackend extends MvccReader {
+  apply(batch: CommittedBatch): void;
+  purgeStep(rowsMax: number): boolean;
+  size(): StorageSize;
+  /** Rewrites the database to reclaim free space (SQLite VACUUM). */
+  defragment(): void;
+  close(): void;
+}
