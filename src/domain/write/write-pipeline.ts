@@ -37,7 +37,9 @@ interface Job {
 export class WritePipeline {
   private readonly queue: Job[] = [];
   private readonly listeners: CommittedListener[] = [];
-  private draining: Promise<void> | undefined;
+  /** Set synchronously when a drain starts and cleared in the same turn as it sees an empty queue. */
+  private draining = false;
+  private drained: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
   private closed = false;
 
@@ -64,7 +66,10 @@ export class WritePipeline {
     if (this.queue.length >= this.options.queueRequestsMax) return Promise.reject(new TooManyRequestsError());
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run, signal, resolve: resolve as (v: unknown) => void, reject });
-      if (this.draining === undefined) this.draining = this.drain().finally(() => (this.draining = undefined));
+      if (!this.draining) {
+        this.draining = true;
+        this.drained = this.drain();
+      }
     });
   }
 
@@ -72,15 +77,20 @@ export class WritePipeline {
   async close(): Promise<void> {
     this.closed = true;
     for (const job of this.queue.splice(0)) job.reject(new ClosedError());
-    await this.draining;
+    await this.drained;
   }
 
   private async drain(): Promise<void> {
-    // Let requests that arrive in the same turn join the first batch.
-    await Promise.resolve();
-    while (this.queue.length > 0 && this.failure === undefined) {
-      const jobs = this.queue.splice(0, this.options.batchRequestsMax);
-      await this.runBatch(jobs);
+    try {
+      // Let requests that arrive in the same turn join the first batch.
+      await Promise.resolve();
+      while (this.queue.length > 0 && this.failure === undefined) {
+        const jobs = this.queue.splice(0, this.options.batchRequestsMax);
+        await this.runBatch(jobs);
+      }
+    } finally {
+      // No await between the empty-queue check and this: a submit in between would be stranded.
+      this.draining = false;
     }
   }
 

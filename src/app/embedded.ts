@@ -1,0 +1,145 @@
+import { PinoLogger, type LogLevel } from '../adapters/node/pino-logger.js';
+import { prefixEnd, utf8 } from '../domain/bytes.js';
+import { DEFAULT_LIMITS } from '../domain/limits.js';
+import type {
+  DeleteRangeResult,
+  RangeResult,
+  SortOrder,
+  SortTarget,
+  TxnRequest,
+  TxnResult,
+} from '../domain/mvcc/requests.js';
+import type { KeyValue, LeaseId, Revision } from '../domain/mvcc/types.js';
+import type { Logger } from '../ports/logger.js';
+import { T4Node } from './node.js';
+
+/**
+ * The embedded API: the same engine as `t4 run`, in-process. Keys and values are bytes; strings
+ * are taken as UTF-8. Revisions are etcd's (an empty store is at 1, the first write is 2).
+ *
+ *   const t4 = await open({ dataDir: './data' });
+ *   const { revision } = await t4.put('a', '1');
+ *   const kv = await t4.get('a');            // kv.modRevision === revision
+ *   await t4.close();
+ *
+ * Errors are typed (exported below): CompactedError, FutureRevisionError, DuplicateKeyError, ...
+ */
+export * from '../domain/errors.js';
+export type { KeyValue, LeaseId, Revision, TxnRequest, TxnResult, RangeResult, DeleteRangeResult, SortOrder, SortTarget };
+export type { Compare, RequestOp, ResponseOp } from '../domain/mvcc/requests.js';
+
+export type Bytes = string | Uint8Array;
+
+export interface OpenOptions {
+  readonly dataDir: string;
+  /** Stable node name; default 'embedded'. */
+  readonly nodeId?: string;
+  /** A pino level for the built-in logger (default 'warn'), ignored when `logger` is given. */
+  readonly logLevel?: LogLevel;
+  readonly logger?: Logger;
+  readonly maxRequestBytes?: number;
+  readonly maxTxnOps?: number;
+}
+
+export interface ListOptions {
+  /** Keys in [key, end); default: every key with `key` as prefix. */
+  readonly end?: Bytes;
+  readonly limit?: number;
+  readonly revision?: Revision;
+  readonly keysOnly?: boolean;
+  readonly countOnly?: boolean;
+  readonly sortOrder?: SortOrder;
+  readonly sortTarget?: SortTarget;
+}
+
+export interface Written {
+  readonly revision: Revision;
+}
+
+const bytes = (b: Bytes): Uint8Array => (typeof b === 'string' ? utf8(b) : b);
+
+export class T4 {
+  private constructor(private readonly node: T4Node) {}
+
+  /** @internal use `open()`. */
+  static create(node: T4Node): T4 {
+    return new T4(node);
+  }
+
+  /** The store's current revision. */
+  revision(): Revision {
+    return this.node.kv.currentRevision();
+  }
+
+  async put(key: Bytes, value: Bytes, options: { lease?: LeaseId; prevKv?: boolean } = {}): Promise<Written & { prevKv: KeyValue | undefined }> {
+    const { revision, result } = await this.node.kv.put({ key: bytes(key), value: bytes(value), lease: options.lease ?? 0n, prevKv: options.prevKv ?? false });
+    return { revision, prevKv: result.prevKv };
+  }
+
+  /** The key's value at the current revision (or at `revision`), or undefined. */
+  async get(key: Bytes, options: { revision?: Revision } = {}): Promise<KeyValue | undefined> {
+    const { result } = this.node.kv.range({ key: bytes(key), revision: options.revision ?? 0 });
+    return result.kvs[0];
+  }
+
+  /** Keys with a prefix (or in [key, end)), with etcd's limit/more/count semantics. */
+  async list(key: Bytes, options: ListOptions = {}): Promise<RangeResult & { revision: Revision }> {
+    const start = bytes(key);
+    const { revision, result } = this.node.kv.range({
+      key: start.length === 0 ? new Uint8Array([0]) : start,
+      rangeEnd: options.end !== undefined ? bytes(options.end) : start.length === 0 ? new Uint8Array([0]) : prefixEnd(start),
+      limit: options.limit ?? 0,
+      revision: options.revision ?? 0,
+      keysOnly: options.keysOnly ?? false,
+      countOnly: options.countOnly ?? false,
+      sortOrder: options.sortOrder ?? 'none',
+      sortTarget: options.sortTarget ?? 'key',
+    });
+    return { revision, ...result };
+  }
+
+  /** Deletes a key, or with `prefix: true` every key under it, or with `end` the keys in [key, end). */
+  async delete(key: Bytes, options: { prefix?: boolean; end?: Bytes; prevKv?: boolean } = {}): Promise<Written & DeleteRangeResult> {
+    const start = bytes(key);
+    const rangeEnd = options.end !== undefined ? bytes(options.end) : options.prefix ? prefixEnd(start) : undefined;
+    const { revision, result } = await this.node.kv.deleteRange({ key: start, rangeEnd, prevKv: options.prevKv ?? false });
+    return { revision, ...result };
+  }
+
+  /** An etcd transaction: compares, then the success or failure ops, atomically at one revision. */
+  async txn(request: TxnRequest): Promise<Written & TxnResult> {
+    const { revision, result } = await this.node.kv.txn(request);
+    return { revision, ...result };
+  }
+
+  /** Compacts history below `revision`; with `physical`, resolves once the space is reclaimed. */
+  async compact(revision: Revision, options: { physical?: boolean } = {}): Promise<Written> {
+    const { revision: header } = await this.node.kv.compact(revision, options.physical ?? false);
+    return { revision: header };
+  }
+
+  /** Also serves the etcd v3 gRPC API (for etcdctl and etcd clients); resolves with host:port. */
+  serve(listen: string): Promise<string> {
+    return this.node.serve({ listen });
+  }
+
+  close(): Promise<void> {
+    return this.node.close();
+  }
+}
+
+/** Opens (creating if needed) a T4 store in `dataDir`; the dir is locked until `close()`. */
+export async function open(options: OpenOptions): Promise<T4> {
+  const logger = options.logger ?? PinoLogger.create(options.logLevel ?? 'warn', process.stderr);
+  const node = T4Node.open({
+    dataDir: options.dataDir,
+    nodeId: options.nodeId ?? 'embedded',
+    limits: {
+      ...DEFAULT_LIMITS,
+      requestBytesMax: options.maxRequestBytes ?? DEFAULT_LIMITS.requestBytesMax,
+      txnOpsMax: options.maxTxnOps ?? DEFAULT_LIMITS.txnOpsMax,
+    },
+    logger,
+  });
+  return T4.create(node);
+}
