@@ -12,6 +12,10 @@ import type { MvccBackend } from '../ports/mvcc-backend.js';
 import type { Scheduler } from '../ports/scheduler.js';
 import { ImmediateScheduler } from '../adapters/node/immediate-scheduler.js';
 import { SqliteMvccBackend } from '../adapters/sqlite/sqlite-mvcc-backend.js';
+import { NodeWalFiles } from '../adapters/fs/node-wal-files.js';
+import { Crc32cChecksum } from '../adapters/node/crc32c.js';
+import type { Checksum } from '../ports/checksum.js';
+import type { WalFiles } from '../ports/wal-files.js';
 import { TOKENS } from './tokens.js';
 
 export interface ContainerOptions {
@@ -25,18 +29,22 @@ const NO_LEASES: LeaseLookup = { leaseExists: () => false };
 
 /**
  * The composition root: binds each port to its adapter and builds the domain services from them.
- * Until the WAL lands, SQLite itself is the durable record (synchronous=FULL, no batch logs).
+ * `TOKENS.BatchLogs` (the durability stages) is bound by the caller after WAL recovery, which is
+ * asynchronous, and before the first service is resolved.
  */
 export function buildContainer(options: ContainerOptions): Container {
   const c = new Container({ defaultScope: 'Singleton' });
   c.bind<Logger>(TOKENS.Logger).toConstantValue(options.logger);
   c.bind<Limits>(TOKENS.Limits).toConstantValue(options.limits);
+  // The WAL in front is the durable record, so SQLite may lose its newest transactions on power
+  // loss (synchronous=NORMAL): replay restores them.
   c.bind<MvccBackend>(TOKENS.MvccBackend).toDynamicValue(
-    () => new SqliteMvccBackend({ path: join(options.dataDir, 'db', 't4.sqlite'), synchronous: 'full' }),
+    () => new SqliteMvccBackend({ path: join(options.dataDir, 'db', 't4.sqlite'), synchronous: 'normal' }),
   );
+  c.bind<Checksum>(TOKENS.Checksum).toConstantValue(new Crc32cChecksum());
+  c.bind<WalFiles>(TOKENS.WalFiles).toConstantValue(new NodeWalFiles(join(options.dataDir, 'wal')));
   c.bind<Scheduler>(TOKENS.Scheduler).toConstantValue(new ImmediateScheduler());
   c.bind<LeaseLookup>(TOKENS.LeaseLookup).toConstantValue(NO_LEASES);
-  c.bind<readonly BatchLog[]>(TOKENS.BatchLogs).toConstantValue([]);
   c.bind<WritePipeline>(TOKENS.WritePipeline).toDynamicValue(
     (ctx) =>
       new WritePipeline(

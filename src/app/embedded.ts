@@ -131,7 +131,7 @@ export class T4 {
 /** Opens (creating if needed) a T4 store in `dataDir`; the dir is locked until `close()`. */
 export async function open(options: OpenOptions): Promise<T4> {
   const logger = options.logger ?? PinoLogger.create(options.logLevel ?? 'warn', process.stderr);
-  const node = T4Node.open({
+  const node = await T4Node.open({
     dataDir: options.dataDir,
     nodeId: options.nodeId ?? 'embedded',
     limits: {

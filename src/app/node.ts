@@ -16,6 +16,12 @@ import type { KvService } from '../domain/mvcc/kv-service.js';
 import type { WritePipeline } from '../domain/write/write-pipeline.js';
 import type { Logger } from '../ports/logger.js';
 import type { MvccBackend } from '../ports/mvcc-backend.js';
+import type { Container } from 'inversify';
+import { recoverWal, WalLog } from '../domain/wal/wal-log.js';
+import { replayWal } from '../domain/wal/replay.js';
+import type { BatchLog } from '../ports/batch-log.js';
+import type { Checksum } from '../ports/checksum.js';
+import type { WalFiles } from '../ports/wal-files.js';
 import { buildContainer } from './container.js';
 import { TOKENS } from './tokens.js';
 
@@ -56,8 +62,9 @@ export class T4Node {
   private constructor(
     readonly options: NodeOptions,
     private readonly lock: DataDirLock,
+    container: Container,
+    private readonly wal: WalLog,
   ) {
-    const container = buildContainer({ dataDir: options.dataDir, limits: options.limits, logger: options.logger });
     this.backend = container.get<MvccBackend>(TOKENS.MvccBackend);
     this.pipeline = container.get<WritePipeline>(TOKENS.WritePipeline);
     this.kv = container.get<KvService>(TOKENS.KvService);
@@ -68,17 +75,38 @@ export class T4Node {
     this.compactor.purge().catch((err: unknown) => options.logger.error({ err }, 'compaction purge failed'));
   }
 
-  static open(options: NodeOptions): T4Node {
+  /** Locks the data dir, opens the store, recovers and replays the WAL. */
+  static async open(options: NodeOptions): Promise<T4Node> {
     mkdirSync(join(options.dataDir, 'db'), { recursive: true, mode: 0o700 });
     const lock = DataDirLock.acquire(options.dataDir);
+    let backend: MvccBackend | undefined;
     try {
-      const node = new T4Node(options, lock);
+      const container = buildContainer({ dataDir: options.dataDir, limits: options.limits, logger: options.logger });
+      backend = container.get<MvccBackend>(TOKENS.MvccBackend);
+      const files = container.get<WalFiles>(TOKENS.WalFiles);
+      const checksum = container.get<Checksum>(TOKENS.Checksum);
+      const walLogger = options.logger.child({ component: 'wal' });
+      const recovered = await recoverWal(files, checksum, walLogger);
+      replayWal(recovered.batches, backend, walLogger);
+      const durable = backend;
+      const wal = await WalLog.start(
+        files,
+        checksum,
+        { segmentBytesMax: options.limits.walSegmentBytesMax, term: 1n },
+        walLogger,
+        recovered,
+        backend.currentRevision(),
+        () => durable.durableCheckpoint(),
+      );
+      container.bind<readonly BatchLog[]>(TOKENS.BatchLogs).toConstantValue([wal]);
+      const node = new T4Node(options, lock, container, wal);
       options.logger.info(
-        { dataDir: options.dataDir, nodeId: options.nodeId, revision: node.backend.currentRevision() },
+        { dataDir: options.dataDir, nodeId: options.nodeId, revision: node.backend.currentRevision(), walSegments: wal.segmentNames().length },
         'store opened',
       );
       return node;
     } catch (error) {
+      backend?.close();
       lock.release();
       throw error;
     }
@@ -116,6 +144,7 @@ export class T4Node {
       if (this.server !== undefined) await this.server.close(graceMs);
       await this.pipeline.close();
       await this.compactor.stop();
+      await this.wal.close();
       this.backend.close();
       this.lock.release();
       this.options.logger.info({}, 'store closed');

@@ -6,6 +6,8 @@ export const TOKENS = {
   Scheduler: Symbol.for('t4.Scheduler'),
   LeaseLookup: Symbol.for('t4.LeaseLookup'),
   BatchLogs: Symbol.for('t4.BatchLogs'),
+  Checksum: Symbol.for('t4.Checksum'),
+  WalFiles: Symbol.for('t4.WalFiles'),
   WritePipeline: Symbol.for('t4.WritePipeline'),
   Compactor: Symbol.for('t4.Compactor'),
   KvService: Symbol.for('t4.KvService'),

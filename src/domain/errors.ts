@@ -46,4 +46,18 @@ export type KnownError =
   | TooManyRequestsError
   | ClosedError
   | AbortedError
-  | InvalidArgumentError;
+  | InvalidArgumentError
+  | WalCorruptError;
+
+/** The WAL holds a bad frame where only good ones can be (not a torn tail): start-up stops. */
+export class WalCorruptError extends T4Error {
+  readonly kind = 'WalCorrupt' as const;
+  constructor(
+    readonly segment: string,
+    readonly offset: number,
+    detail: string,
+  ) {
+    super(`WAL segment ${segment} is corrupt at offset ${offset}: ${detail}`);
+    this.name = 'WalCorruptError';
+  }
+}

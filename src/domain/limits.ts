@@ -12,12 +12,15 @@ export interface Limits {
   readonly writeBatchRequestsMax: number;
   /** History rows examined per compaction step, between which writes proceed. */
   readonly compactionRowsPerStep: number;
+  /** A local WAL segment is sealed and a new one started once it reaches this size. */
+  readonly walSegmentBytesMax: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
   requestBytesMax: 1.5 * 1024 * 1024,
   txnOpsMax: 128,
   writeQueueRequestsMax: 10_000,
-  writeBatchRequestsMax: 1_000,
+  writeBatchRequestsMax: 256,
   compactionRowsPerStep: 10_000,
+  walSegmentBytesMax: 64 * 1024 * 1024,
 };

@@ -43,6 +43,11 @@ export interface StorageSize {
 export interface MvccBackend extends MvccReader {
   apply(batch: CommittedBatch): void;
   purgeStep(rowsMax: number): boolean;
+  /**
+   * Forces everything applied so far to stable storage and returns the revision now durable
+   * (the WAL deletes segments only at or below it).
+   */
+  durableCheckpoint(): Revision;
   size(): StorageSize;
   /** Rewrites the database to reclaim free space (SQLite VACUUM). */
   defragment(): void;

@@ -26,6 +26,7 @@ const TABLE: Record<KnownError['kind'], GrpcErrorSpec | ((e: KnownError) => Grpc
   Closed: (e) => ({ code: status.UNAVAILABLE, message: e.message }),
   Aborted: { code: status.CANCELLED, message: 'context canceled' },
   InvalidArgument: (e) => ({ code: status.INVALID_ARGUMENT, message: e.message }),
+  WalCorrupt: (e) => ({ code: status.DATA_LOSS, message: e.message }),
 };
 
 export class GrpcStatusError extends Error {

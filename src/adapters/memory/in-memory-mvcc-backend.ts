@@ -100,6 +100,14 @@ export class InMemoryMvccBackend implements MvccBackend {
     return n;
   }
 
+  durableCheckpoint(): Revision {
+    this.checkpoints++;
+    return this.current;
+  }
+
+  /** Times durableCheckpoint was called, for tests. */
+  checkpoints = 0;
+
   size(): StorageSize {
     return { dbSizeBytes: 0, dbSizeInUseBytes: 0 };
   }

@@ -158,6 +158,12 @@ export class SqliteMvccBackend implements MvccBackend {
     return done;
   }
 
+  durableCheckpoint(): Revision {
+    // A FULL checkpoint copies the SQLite WAL into the database file and syncs it.
+    this.db.pragma('wal_checkpoint(FULL)');
+    return this.current;
+  }
+
   size(): StorageSize {
     const pageSize = Number(this.db.pragma('page_size', { simple: true }));
     const pages = Number(this.db.pragma('page_count', { simple: true }));

@@ -27,7 +27,7 @@ async function run(flags: Record<string, string | undefined>): Promise<void> {
   );
   let node: T4Node;
   try {
-    node = T4Node.open({
+    node = await T4Node.open({
       dataDir: config.dataDir,
       nodeId: config.nodeId,
       limits: { ...DEFAULT_LIMITS, requestBytesMax: config.maxRequestBytes, txnOpsMax: config.maxTxnOps },

@@ -1,0 +1,77 @@
+import { mkdirSync } from 'node:fs';
+import { open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { WalFile, WalFiles } from '../../ports/wal-files.js';
+
+/** WAL files in a directory on the local file system; `sync` is fdatasync, `syncDir` fsyncs the directory. */
+export class NodeWalFiles implements WalFiles {
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  async list(): Promise<string[]> {
+    return readdir(this.dir);
+  }
+
+  async read(name: string): Promise<Uint8Array> {
+    return readFile(join(this.dir, name));
+  }
+
+  async create(name: string): Promise<WalFile> {
+    const handle = await open(join(this.dir, name), 'wx', 0o600);
+    return new NodeWalFile(name, handle, 0);
+  }
+
+  async openAppend(name: string): Promise<WalFile> {
+    const handle = await open(join(this.dir, name), 'a');
+    const { size } = await handle.stat();
+    return new NodeWalFile(name, handle, size);
+  }
+
+  async remove(name: string): Promise<void> {
+    await unlink(join(this.dir, name));
+  }
+
+  async syncDir(): Promise<void> {
+    const handle = await open(this.dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+class NodeWalFile implements WalFile {
+  constructor(
+    readonly name: string,
+    private readonly handle: FileHandle,
+    private bytes: number,
+  ) {}
+
+  size(): number {
+    return this.bytes;
+  }
+
+  async append(data: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < data.length) {
+      const { bytesWritten } = await this.handle.write(data, written, data.length - written);
+      written += bytesWritten;
+    }
+    this.bytes += data.length;
+  }
+
+  async truncate(length: number): Promise<void> {
+    await this.handle.truncate(length);
+    this.bytes = length;
+  }
+
+  async sync(): Promise<void> {
+    await this.handle.datasync();
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
