@@ -16,6 +16,7 @@ import {
   toPbTxnResponse,
 } from './kv-mappers.js';
 import { encodedSize } from './service-definition.js';
+import { isTxnReadOnly } from '../../domain/mvcc/txn.js';
 
 /** etcd's KV service: validate size, map, one domain call, map back with this request's revision. */
 export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMax: number): ServiceHandlers {
@@ -38,8 +39,10 @@ export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMa
       return toPbDeleteRangeResponse(result, headers.make(revision));
     },
     Txn: async (req: pb.TxnRequest, ctx: CallContext): Promise<pb.TxnResponse> => {
-      checkSize(req);
-      const { revision, result } = await kv.txn(fromPbTxn(req), ctx.signal);
+      const txn = fromPbTxn(req);
+      // As etcd: only requests that go through the log are size-checked; a read-only txn is a read.
+      if (!isTxnReadOnly(txn)) checkSize(req);
+      const { revision, result } = await kv.txn(txn, ctx.signal);
       return toPbTxnResponse(result, headers.make(revision));
     },
     Compact: async (req: pb.CompactionRequest, ctx: CallContext): Promise<pb.CompactionResponse> => {

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import type * as d from '../../domain/mvcc/requests.js';
 import type { KeyValue } from '../../domain/mvcc/types.js';
-import { InvalidArgumentError, InvalidSortOptionError } from '../../domain/errors.js';
+import { InvalidSortOptionError } from '../../domain/errors.js';
 import * as pb from './gen/etcd/api/etcdserverpb/rpc_pb.js';
 import { KeyValueSchema, type KeyValue as PbKeyValue } from './gen/etcd/api/mvccpb/kv_pb.js';
 
@@ -31,7 +31,8 @@ export function fromPbRange(r: pb.RangeRequest): d.RangeRequest {
     rangeEnd: r.rangeEnd,
     limit: toNumber(r.limit),
     revision: toNumber(r.revision),
-    sortOrder: enumValue(SORT_ORDERS, r.sortOrder, () => new InvalidSortOptionError()),
+    // etcd 3.4/3.5 accept an unknown sort order: it fetches every key and sorts none (key order).
+    sortOrder: SORT_ORDERS[r.sortOrder] ?? 'unknown',
     sortTarget: enumValue(SORT_TARGETS, r.sortTarget, () => new InvalidSortOptionError()),
     serializable: r.serializable,
     keysOnly: r.keysOnly,
@@ -60,10 +61,8 @@ export function fromPbDeleteRange(r: pb.DeleteRangeRequest): d.DeleteRangeReques
 
 function fromPbCompare(c: pb.Compare): d.Compare {
   return {
-    // etcd treats an unknown result as "true" and an unknown target as comparing nothing; such
-    // requests cannot come from etcd's clients, so we refuse them instead.
-    result: enumValue(COMPARE_RESULTS, c.result, () => new InvalidArgumentError('etcdserver: invalid compare result')),
-    target: enumValue(COMPARE_TARGETS, c.target, () => new InvalidArgumentError('etcdserver: invalid compare target')),
+    result: COMPARE_RESULTS[c.result] ?? 'unknown',
+    target: COMPARE_TARGETS[c.target] ?? 'unknown',
     key: c.key,
     rangeEnd: c.rangeEnd,
     operand: c.targetUnion.case === undefined ? { case: undefined } : (c.targetUnion as d.CompareOperand),
@@ -156,8 +155,9 @@ function toPbResponseOp(op: d.ResponseOp): pb.ResponseOp {
         response: { case: 'responseDeleteRange', value: toPbDeleteRangeResponse(op.result, bareHeader(op.revision)) },
       });
     case 'txn':
+      // etcd sends an empty header in nested txn responses (newTxnResp: Header: &pb.ResponseHeader{}).
       return create(pb.ResponseOpSchema, {
-        response: { case: 'responseTxn', value: toPbTxnResponse(op.result, undefined) },
+        response: { case: 'responseTxn', value: toPbTxnResponse(op.result, create(pb.ResponseHeaderSchema)) },
       });
   }
 }

@@ -37,7 +37,8 @@ export function maintenanceHandlers({ backend, headers }: MaintenanceDeps): Serv
     },
     Defragment: (): pb.DefragmentResponse => {
       backend.defragment();
-      return create(pb.DefragmentResponseSchema, { header: headers.make(backend.currentRevision()) });
+      // etcd answers Defragment without a header.
+      return create(pb.DefragmentResponseSchema, {});
     },
     Alarm: (): pb.AlarmResponse =>
       // T4 raises no alarms: space is bounded by the disk, not a quota, and corruption stops start-up.
@@ -76,7 +77,8 @@ export function clusterHandlers({ backend, headers, name, clientUrls }: ClusterD
   return {
     MemberList: (): pb.MemberListResponse =>
       create(pb.MemberListResponseSchema, {
-        header: headers.make(backend.currentRevision()),
+        // etcd's cluster server fills only the ids and raft term of this header, not a revision.
+        header: headers.make(0),
         members: [
           create(pb.MemberSchema, { ID: headers.memberId, name, peerURLs: [], clientURLs: [...clientUrls()], isLearner: false }),
         ],

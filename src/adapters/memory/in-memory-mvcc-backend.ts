@@ -64,7 +64,12 @@ export class InMemoryMvccBackend implements MvccBackend {
         const at = this.lowerBound(c.kv.key);
         this.sortedKeys.splice(at, 0, c.kv.key);
       }
-      entry.list.push({ main: c.main, kv: c.kind === 'put' ? c.kv : undefined });
+      // A key changed twice in one revision (etcd allows it in a txn) keeps its last change.
+      const version: Version = { main: c.main, kv: c.kind === 'put' ? c.kv : undefined };
+      const last = entry.list[entry.list.length - 1];
+      assert(last === undefined || last.main <= c.main, 'changes of a key are applied in revision order');
+      if (last !== undefined && last.main === c.main) entry.list[entry.list.length - 1] = version;
+      else entry.list.push(version);
     }
     this.current = batch.toRevision;
     if (batch.compactRevision !== undefined) {

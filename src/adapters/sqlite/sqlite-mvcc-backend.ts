@@ -8,8 +8,9 @@ import type { MvccBackend, StorageSize } from '../../ports/mvcc-backend.js';
  * The MVCC store in SQLite (DESIGN-NOTES 3).
  *
  *  history(key, main, sub, create_rev, version, lease, value, tombstone)  PK (key, main)
- *      every version of every key since the last compaction; a key changes at most once per main
- *      revision, so (key, main) is unique. Index (main, sub) serves compaction and watch replay.
+ *      every version of every key since the last compaction, one row per key and main revision:
+ *      when a txn changes a key twice (etcd allows a from-key delete and a put of the same key),
+ *      the row holds its last change. Index (main, sub) serves compaction and watch replay.
  *  live(key, main)  PK key
  *      the current version of each existing key; a current-revision Range is an index seek here
  *      joined to history, and a count is a covering-index count.
@@ -268,7 +269,9 @@ function prepare(db: Database.Database) {
       interval: histCount('key >= ? AND key < ? AND main <= ?'),
     },
     insertHistory: p(
-      'INSERT INTO history (key, main, sub, create_rev, version, lease, value, tombstone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO history (key, main, sub, create_rev, version, lease, value, tombstone) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ' +
+        'ON CONFLICT(key, main) DO UPDATE SET sub = excluded.sub, create_rev = excluded.create_rev, version = excluded.version, ' +
+        'lease = excluded.lease, value = excluded.value, tombstone = excluded.tombstone',
     ),
     upsertLive: p('INSERT INTO live (key, main) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET main = excluded.main'),
     deleteLive: p('DELETE FROM live WHERE key = ?'),

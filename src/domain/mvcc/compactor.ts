@@ -32,7 +32,12 @@ export class Compactor {
       this.again = true;
       return this.running;
     }
-    this.running = this.loop().finally(() => (this.running = undefined));
+    this.running = this.loop()
+      .catch((err: unknown) => {
+        this.logger.error({ err }, 'compaction purge failed; it resumes at the next compaction or restart');
+        throw err;
+      })
+      .finally(() => (this.running = undefined));
     return this.running;
   }
 

@@ -21,7 +21,7 @@ interface PendingKey {
  * Compares and txn reads go through here so they never see a stale state.
  *
  * Invariant: every pending revision is above the backend's current revision, and versions of a
- * key are appended in increasing revision order.
+ * key are appended in increasing revision order (one per revision: the key's last change in it).
  */
 export class OverlayView implements MvccReader {
   private readonly pending = new Map<string, PendingKey>();
@@ -61,8 +61,11 @@ export class OverlayView implements MvccReader {
       this.pending.set(mk, entry);
     }
     const last = entry.versions[entry.versions.length - 1];
-    assert(last === undefined || last.main < main, 'a key changes at most once per revision');
-    entry.versions.push({ main, kv });
+    assert(last === undefined || last.main <= main, 'versions of a key are recorded in revision order');
+    // etcd lets one txn change a key twice (a from-key delete and a put, or puts and deletes in
+    // sibling nested txns pass its checkIntervals); the key's state at `main` is its last change.
+    if (last !== undefined && last.main === main) entry.versions[entry.versions.length - 1] = { main, kv };
+    else entry.versions.push({ main, kv });
   }
 
   get(key: Uint8Array): KeyValue | undefined {

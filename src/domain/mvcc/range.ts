@@ -45,7 +45,8 @@ export function executeRange(view: MvccReader, req: RangeRequest): RangeResult {
   let order: SortOrder = req.sortOrder ?? 'none';
   // etcd: a sort target other than KEY without an order sorts ascending (results already come by key).
   if (target !== 'key' && order === 'none') order = 'ascend';
-  if (order !== 'none' && !(order === 'ascend' && target === 'key')) kvs = sortKvs(kvs, target, order);
+  const sorts = order === 'descend' || (order === 'ascend' && target !== 'key');
+  if (sorts) kvs = sortKvs(kvs, target, order);
 
   let more = false;
   if (limitRequested > 0 && kvs.length > limitRequested) {

@@ -5,7 +5,8 @@ import type { KeyValue, LeaseId, Revision } from './types.js';
  * gRPC adapter maps protobuf messages to and from these.
  */
 
-export type SortOrder = 'none' | 'ascend' | 'descend';
+/** 'unknown': an order number etcd does not define; etcd 3.4/3.5 then read every key and sort none. */
+export type SortOrder = 'none' | 'ascend' | 'descend' | 'unknown';
 export type SortTarget = 'key' | 'version' | 'create' | 'mod' | 'value';
 
 export interface RangeRequest {
@@ -58,8 +59,12 @@ export interface DeleteRangeResult {
   readonly prevKvs: readonly KeyValue[];
 }
 
-export type CompareTarget = 'version' | 'create' | 'mod' | 'value' | 'lease';
-export type CompareResult = 'equal' | 'greater' | 'less' | 'notEqual';
+/**
+ * 'unknown' stands for numbers etcd does not define. etcd does not refuse them: an unknown target
+ * compares as equal (0), and an unknown result makes the compare true. We keep that behaviour.
+ */
+export type CompareTarget = 'version' | 'create' | 'mod' | 'value' | 'lease' | 'unknown';
+export type CompareResult = 'equal' | 'greater' | 'less' | 'notEqual' | 'unknown';
 
 /** What the compare carries; etcd reads it only when it matches `target`, else compares to 0/empty. */
 export type CompareOperand =

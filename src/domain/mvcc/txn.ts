@@ -177,6 +177,9 @@ function compareKv(c: Compare, kv: KeyValue | undefined): boolean {
     case 'lease':
       order = compareInt(kv?.lease ?? 0n, operand.case === 'lease' ? operand.value : 0n);
       break;
+    case 'unknown':
+      order = 0;
+      break;
   }
   switch (c.result) {
     case 'equal':
@@ -187,6 +190,8 @@ function compareKv(c: Compare, kv: KeyValue | undefined): boolean {
       return order > 0;
     case 'less':
       return order < 0;
+    case 'unknown':
+      return true;
   }
 }
 

@@ -15,7 +15,7 @@ import type { DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnReques
  * same order, with the same errors. The embedded API and the gRPC edge both go through these.
  */
 
-const SORT_ORDERS = new Set(['none', 'ascend', 'descend']);
+const SORT_ORDERS = new Set(['none', 'ascend', 'descend', 'unknown']);
 const SORT_TARGETS = new Set(['key', 'version', 'create', 'mod', 'value']);
 
 export function checkRangeRequest(r: RangeRequest): void {

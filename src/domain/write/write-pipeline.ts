@@ -17,6 +17,7 @@ import type { Change, CommittedBatch, Revision } from '../mvcc/types.js';
  *
  * Invariants: revisions assigned are contiguous from the backend's current revision; a batch is
  * applied only after every stage accepted it; a request that fails its checks changes nothing.
+ * A bug while evaluating (an invariant broken) fails that batch only: nothing reached a stage.
  * A stage or apply failure fails every request of that batch and closes the pipeline: the
  * durable record may now be ahead of memory, so only a restart (replay) can continue safely.
  */
@@ -114,7 +115,9 @@ export class WritePipeline {
         accepted.push({ job, value });
       } catch (error) {
         if (!(error instanceof T4Error)) {
-          this.fail(error, [...accepted.map((a) => a.job), job, ...jobs.slice(jobs.indexOf(job) + 1)]);
+          // A bug while evaluating: nothing of this batch reached a stage, so failing the batch
+          // (loudly) is enough; the write path stays open for the next one.
+          this.rejectBatch(error, [...accepted.map((a) => a.job), job, ...jobs.slice(jobs.indexOf(job) + 1)]);
           return;
         }
         assert(!tx.hasChanges() && tx.compactRevision === undefined, 'a failed request must not have changed anything');
@@ -138,6 +141,12 @@ export class WritePipeline {
       for (const listener of this.listeners) listener(batch);
     }
     for (const { job, value } of accepted) job.resolve(value);
+  }
+
+  private rejectBatch(error: unknown, jobs: readonly Job[]): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.logger.error({ err }, 'a write request broke an invariant; its batch was not written');
+    for (const job of jobs) job.reject(err);
   }
 
   private fail(error: unknown, jobs: readonly Job[]): void {
