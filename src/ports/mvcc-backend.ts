@@ -1,5 +1,5 @@
 import type { KeyRange } from '../domain/mvcc/key-range.js';
-import type { CommittedBatch, KeyValue, Revision } from '../domain/mvcc/types.js';
+import type { Change, CommittedBatch, KeyValue, LeaseId, Revision } from '../domain/mvcc/types.js';
 
 /**
  * Reads of the MVCC keyspace at a revision. Reads are synchronous: they run against a local
@@ -20,6 +20,12 @@ export interface MvccReader {
   get(key: Uint8Array): KeyValue | undefined;
 }
 
+/** A lease as stored: its id and granted TTL (expiry times are not stored: a restart grants the full TTL again, as etcd). */
+export interface StoredLease {
+  readonly id: LeaseId;
+  readonly ttlSeconds: number;
+}
+
 export interface StorageSize {
   /** Bytes the database occupies on disk. */
   readonly dbSizeBytes: number;
@@ -38,10 +44,22 @@ export interface StorageSize {
  *    only served them are removed by `purgeStep` calls, each bounded by `rowsMax` so writes can run
  *    in between. `purgeStep` returns true when no purge is pending (also after a restart in the
  *    middle of one: progress is persisted).
- *  - `appliedRevision()` is the revision of the last applied batch (the WAL replays from there).
+ *  - `currentRevision()` is the revision of the last applied batch (the WAL replays from there).
+ *  - lease grants and revokes in a batch are applied idempotently (a grant of a known id replaces
+ *    its TTL; a revoke of an unknown id does nothing), so replay may apply them again.
  */
 export interface MvccBackend extends MvccReader {
   apply(batch: CommittedBatch): void;
+  /**
+   * History in revision order: every change with `afterRevision < main <= toRevision`, each with
+   * `prev` (the key's value before it, undefined if it did not exist), at most `limit` changes.
+   * Serves watch catch-up; the caller has checked `afterRevision + 1 >= compactRevision()`.
+   */
+  changesBetween(afterRevision: Revision, toRevision: Revision, limit: number): Change[];
+  /** Every lease granted and not revoked. */
+  leases(): StoredLease[];
+  /** Keys currently attached to the lease, in key order. */
+  keysWithLease(id: LeaseId): Uint8Array[];
   purgeStep(rowsMax: number): boolean;
   /**
    * Forces everything applied so far to stable storage and returns the revision now durable

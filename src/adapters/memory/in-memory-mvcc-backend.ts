@@ -1,11 +1,12 @@
 import { assert } from '../../domain/assert.js';
-import { bytesToMapKey, compareBytes } from '../../domain/bytes.js';
+import { bytesToMapKey, compareBytes, EMPTY_BYTES } from '../../domain/bytes.js';
 import { rangeContains, type KeyRange } from '../../domain/mvcc/key-range.js';
-import { INITIAL_REVISION, NEVER_COMPACTED, type CommittedBatch, type KeyValue, type Revision } from '../../domain/mvcc/types.js';
-import type { MvccBackend, StorageSize } from '../../ports/mvcc-backend.js';
+import { INITIAL_REVISION, NEVER_COMPACTED, type Change, type CommittedBatch, type KeyValue, type LeaseId, type Revision } from '../../domain/mvcc/types.js';
+import type { MvccBackend, StorageSize, StoredLease } from '../../ports/mvcc-backend.js';
 
 interface Version {
   readonly main: Revision;
+  readonly sub: number;
   /** undefined = tombstone. */
   readonly kv: KeyValue | undefined;
 }
@@ -19,6 +20,7 @@ export class InMemoryMvccBackend implements MvccBackend {
   /** Keys ever written and not purged, in byte order. */
   private sortedKeys: Uint8Array[] = [];
   private current: Revision = INITIAL_REVISION;
+  private readonly leaseTable = new Map<LeaseId, number>();
   private compacted: Revision = NEVER_COMPACTED;
   private purged: Revision = NEVER_COMPACTED;
   /** Batches applied, for tests that check batching. */
@@ -65,11 +67,15 @@ export class InMemoryMvccBackend implements MvccBackend {
         this.sortedKeys.splice(at, 0, c.kv.key);
       }
       // A key changed twice in one revision (etcd allows it in a txn) keeps its last change.
-      const version: Version = { main: c.main, kv: c.kind === 'put' ? c.kv : undefined };
+      const version: Version = { main: c.main, sub: c.sub, kv: c.kind === 'put' ? c.kv : undefined };
       const last = entry.list[entry.list.length - 1];
       assert(last === undefined || last.main <= c.main, 'changes of a key are applied in revision order');
       if (last !== undefined && last.main === c.main) entry.list[entry.list.length - 1] = version;
       else entry.list.push(version);
+    }
+    for (const l of batch.leaseChanges ?? []) {
+      if (l.kind === 'grant') this.leaseTable.set(l.id, l.ttlSeconds);
+      else this.leaseTable.delete(l.id);
     }
     this.current = batch.toRevision;
     if (batch.compactRevision !== undefined) {
@@ -77,6 +83,35 @@ export class InMemoryMvccBackend implements MvccBackend {
       this.compacted = batch.compactRevision;
     }
     this.appliedBatches++;
+  }
+
+  changesBetween(afterRevision: Revision, toRevision: Revision, limit: number): Change[] {
+    const out: Change[] = [];
+    for (const entry of this.versions.values()) {
+      entry.list.forEach((v, i) => {
+        if (v.main <= afterRevision || v.main > toRevision) return;
+        const before = entry.list[i - 1];
+        const prev = before?.kv;
+        const kv: KeyValue = v.kv ?? { key: entry.key, value: EMPTY_BYTES, lease: 0n, createRevision: 0, modRevision: v.main, version: 0 };
+        out.push({ kind: v.kv === undefined ? 'delete' : 'put', main: v.main, sub: v.sub, kv, prev });
+      });
+    }
+    out.sort((a, b) => a.main - b.main || a.sub - b.sub);
+    return limit > 0 ? out.slice(0, limit) : out;
+  }
+
+  leases(): StoredLease[] {
+    return [...this.leaseTable].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, ttlSeconds]) => ({ id, ttlSeconds }));
+  }
+
+  keysWithLease(id: LeaseId): Uint8Array[] {
+    if (id === 0n) return [];
+    const keys: Uint8Array[] = [];
+    for (const key of this.sortedKeys) {
+      const kv = this.get(key);
+      if (kv !== undefined && kv.lease === id) keys.push(key);
+    }
+    return keys;
   }
 
   purgeStep(_rowsMax: number): boolean {

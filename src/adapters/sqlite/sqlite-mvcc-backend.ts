@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import { assert } from '../../domain/assert.js';
 import type { KeyRange } from '../../domain/mvcc/key-range.js';
-import { INITIAL_REVISION, NEVER_COMPACTED, type CommittedBatch, type KeyValue, type Revision } from '../../domain/mvcc/types.js';
-import type { MvccBackend, StorageSize } from '../../ports/mvcc-backend.js';
+import { INITIAL_REVISION, NEVER_COMPACTED, type Change, type CommittedBatch, type KeyValue, type LeaseId, type Revision } from '../../domain/mvcc/types.js';
+import type { MvccBackend, StorageSize, StoredLease } from '../../ports/mvcc-backend.js';
 
 /**
  * The MVCC store in SQLite (DESIGN-NOTES 3).
@@ -44,6 +44,17 @@ interface Row {
 }
 
 type Stmt = Database.Statement<unknown[], unknown>;
+
+interface ChangeRow extends Row {
+  sub: bigint;
+  tombstone: bigint;
+  p_main: bigint | null;
+  p_create_rev: bigint | null;
+  p_version: bigint | null;
+  p_lease: bigint | null;
+  p_value: Buffer | null;
+  p_tombstone: bigint | null;
+}
 
 export class SqliteMvccBackend implements MvccBackend {
   private readonly db: Database.Database;
@@ -129,6 +140,29 @@ export class SqliteMvccBackend implements MvccBackend {
     if (batch.compactRevision !== undefined) this.compacted = batch.compactRevision;
   }
 
+  changesBetween(afterRevision: Revision, toRevision: Revision, limit: number): Change[] {
+    const rows = this.stmts.changesBetween.all(afterRevision, toRevision, limit > 0 ? limit : -1) as ChangeRow[];
+    return rows.map((r) => {
+      const main = Number(r.main);
+      const prev: KeyValue | undefined =
+        r.p_main === null || r.p_tombstone !== 0n
+          ? undefined
+          : toKeyValue({ key: r.key, main: r.p_main, create_rev: r.p_create_rev as bigint, version: r.p_version as bigint, lease: r.p_lease as bigint, value: r.p_value });
+      if (r.tombstone !== 0n) {
+        return { kind: 'delete', main, sub: Number(r.sub), prev, kv: { key: toBytes(r.key), value: EMPTY, lease: 0n, createRevision: 0, modRevision: main, version: 0 } };
+      }
+      return { kind: 'put', main, sub: Number(r.sub), prev, kv: toKeyValue(r) };
+    });
+  }
+
+  leases(): StoredLease[] {
+    return (this.stmts.allLeases.all() as { id: bigint; ttl_seconds: bigint }[]).map((r) => ({ id: r.id, ttlSeconds: Number(r.ttl_seconds) }));
+  }
+
+  keysWithLease(id: LeaseId): Uint8Array[] {
+    return (this.stmts.keysWithLease.all(id) as { key: Buffer }[]).map((r) => toBytes(r.key));
+  }
+
   purgeStep(rowsMax: number): boolean {
     const purged = this.readMeta('purged_revision') ?? NEVER_COMPACTED;
     if (purged >= this.compacted) return true;
@@ -190,11 +224,15 @@ export class SqliteMvccBackend implements MvccBackend {
       const kv = c.kv;
       if (c.kind === 'put') {
         s.insertHistory.run(kv.key, c.main, c.sub, kv.createRevision, kv.version, kv.lease, kv.value, 0);
-        s.upsertLive.run(kv.key, c.main);
+        s.upsertLive.run(kv.key, c.main, kv.lease);
       } else {
         s.insertHistory.run(kv.key, c.main, c.sub, 0, 0, 0n, null, 1);
         s.deleteLive.run(kv.key);
       }
+    }
+    for (const l of batch.leaseChanges ?? []) {
+      if (l.kind === 'grant') s.grantLease.run(l.id, l.ttlSeconds);
+      else s.revokeLease.run(l.id);
     }
     if (batch.toRevision !== batch.fromRevision) this.writeMeta('current_revision', batch.toRevision);
     if (batch.compactRevision !== undefined) {
@@ -222,7 +260,9 @@ function createSchema(db: Database.Database): void {
       value BLOB, tombstone INTEGER NOT NULL,
       PRIMARY KEY (key, main)) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS history_by_revision ON history (main, sub);
-    CREATE TABLE IF NOT EXISTS live (key BLOB PRIMARY KEY, main INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS live (key BLOB PRIMARY KEY, main INTEGER NOT NULL, lease INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS live_by_lease ON live (lease) WHERE lease != 0;
+    CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl_seconds INTEGER NOT NULL);
   `);
   const row = db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: number } | undefined;
   if (row === undefined) {
@@ -273,7 +313,18 @@ function prepare(db: Database.Database) {
         'ON CONFLICT(key, main) DO UPDATE SET sub = excluded.sub, create_rev = excluded.create_rev, version = excluded.version, ' +
         'lease = excluded.lease, value = excluded.value, tombstone = excluded.tombstone',
     ),
-    upsertLive: p('INSERT INTO live (key, main) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET main = excluded.main'),
+    upsertLive: p('INSERT INTO live (key, main, lease) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET main = excluded.main, lease = excluded.lease'),
+    grantLease: p('INSERT INTO leases (id, ttl_seconds) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET ttl_seconds = excluded.ttl_seconds'),
+    revokeLease: p('DELETE FROM leases WHERE id = ?'),
+    allLeases: p('SELECT id, ttl_seconds FROM leases ORDER BY id'),
+    keysWithLease: p('SELECT key FROM live WHERE lease = ? AND lease != 0 ORDER BY key'),
+    changesBetween: p(
+      `SELECT h.key, h.main, h.sub, h.create_rev, h.version, h.lease, h.value, h.tombstone,
+              p.main AS p_main, p.create_rev AS p_create_rev, p.version AS p_version, p.lease AS p_lease, p.value AS p_value, p.tombstone AS p_tombstone
+         FROM history h
+         LEFT JOIN history p ON p.key = h.key AND p.main = (SELECT MAX(main) FROM history WHERE key = h.key AND main < h.main)
+        WHERE h.main > ? AND h.main <= ? ORDER BY h.main, h.sub LIMIT ?`,
+    ),
     deleteLive: p('DELETE FROM live WHERE key = ?'),
     purgeScan: p(
       'SELECT key, main, sub, tombstone FROM history WHERE (main > ? OR (main = ? AND sub > ?)) AND main <= ? ORDER BY main, sub LIMIT ?',
@@ -285,9 +336,13 @@ function prepare(db: Database.Database) {
 
 const EMPTY = new Uint8Array(0);
 
+function toBytes(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
 function toKeyValue(row: Row): KeyValue {
   return {
-    key: new Uint8Array(row.key.buffer, row.key.byteOffset, row.key.byteLength),
+    key: toBytes(row.key),
     createRevision: Number(row.create_rev),
     modRevision: Number(row.main),
     version: Number(row.version),

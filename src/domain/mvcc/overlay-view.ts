@@ -25,6 +25,8 @@ interface PendingKey {
  */
 export class OverlayView implements MvccReader {
   private readonly pending = new Map<string, PendingKey>();
+  /** Leases granted (true) or revoked (false) by the batch so far. */
+  private readonly pendingLeases = new Map<bigint, boolean>();
   private revisionNow: Revision;
   private compactNow: Revision;
 
@@ -66,6 +68,15 @@ export class OverlayView implements MvccReader {
     // sibling nested txns pass its checkIntervals); the key's state at `main` is its last change.
     if (last !== undefined && last.main === main) entry.versions[entry.versions.length - 1] = { main, kv };
     else entry.versions.push({ main, kv });
+  }
+
+  recordLease(id: bigint, granted: boolean): void {
+    this.pendingLeases.set(id, granted);
+  }
+
+  /** Whether the batch so far granted (true) or revoked (false) the lease; undefined: untouched. */
+  pendingLease(id: bigint): boolean | undefined {
+    return this.pendingLeases.get(id);
   }
 
   get(key: Uint8Array): KeyValue | undefined {

@@ -41,6 +41,14 @@ export interface Change {
   readonly prev: KeyValue | undefined;
 }
 
+/**
+ * A change to the lease table. Leases are not keys: a grant takes no revision, and a revoke takes
+ * one only through the deletions of its keys (as etcd). Both are logged and replicated.
+ */
+export type LeaseChange =
+  | { readonly kind: 'grant'; readonly id: LeaseId; readonly ttlSeconds: number }
+  | { readonly kind: 'revoke'; readonly id: LeaseId };
+
 /** Everything one committed batch changes, in revision order. */
 export interface CommittedBatch {
   /** Revision of the store before this batch. */
@@ -50,6 +58,8 @@ export interface CommittedBatch {
   readonly changes: readonly Change[];
   /** A compaction requested in this batch (takes no revision). */
   readonly compactRevision: Revision | undefined;
+  /** Lease grants and revokes, in request order (absent: none). */
+  readonly leaseChanges?: readonly LeaseChange[];
 }
 
 /** The compaction revision of a store never compacted (etcd: -1, so even `compact 0` is accepted once). */

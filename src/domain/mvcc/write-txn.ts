@@ -1,7 +1,7 @@
 import { assert } from '../assert.js';
 import { EMPTY_BYTES } from '../bytes.js';
 import type { OverlayView } from './overlay-view.js';
-import type { Change, KeyValue, LeaseId, Revision } from './types.js';
+import type { Change, KeyValue, LeaseChange, LeaseId, Revision } from './types.js';
 
 /**
  * One write request being evaluated inside a batch. It reads through the batch's overlay (so it
@@ -14,6 +14,7 @@ import type { Change, KeyValue, LeaseId, Revision } from './types.js';
 export class WriteTxn {
   private readonly changeList: Change[] = [];
   private compactTo: Revision | undefined;
+  private readonly leaseList: LeaseChange[] = [];
   readonly beginRevision: Revision;
 
   constructor(readonly view: OverlayView) {
@@ -35,6 +36,22 @@ export class WriteTxn {
 
   hasChanges(): boolean {
     return this.changeList.length > 0;
+  }
+
+  get leaseChanges(): readonly LeaseChange[] {
+    return this.leaseList;
+  }
+
+  /** Records a lease grant (no revision). The lease module checks for duplicates first. */
+  grantLease(id: LeaseId, ttlSeconds: number): void {
+    this.leaseList.push({ kind: 'grant', id, ttlSeconds });
+    this.view.recordLease(id, true);
+  }
+
+  /** Records a lease revoke (no revision of its own; delete its keys with `delete`). */
+  revokeLease(id: LeaseId): void {
+    this.leaseList.push({ kind: 'revoke', id });
+    this.view.recordLease(id, false);
   }
 
   /** The revision a read inside this request sees: begin, or begin + 1 once it has written. */

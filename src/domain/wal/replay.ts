@@ -5,8 +5,8 @@ import type { CommittedBatch } from '../mvcc/types.js';
 
 /**
  * Applies the WAL batches the store does not hold yet. The store records the revision of the last
- * batch it applied in the same transaction as the data, so a batch is held when its `toRevision`
- * is at or below the store's revision (a compaction-only batch: when its compaction is).
+ * batch it applied in the same transaction as the data, so a batch that takes a revision is held
+ * when its `toRevision` is at or below the store's revision.
  * Invariant: replay starts exactly at the store's revision and stays contiguous.
  */
 export function replayWal(batches: readonly CommittedBatch[], backend: MvccBackend, logger: Logger): number {
@@ -18,13 +18,18 @@ export function replayWal(batches: readonly CommittedBatch[], backend: MvccBacke
     );
   }
   for (const batch of batches) {
-    const held =
-      batch.toRevision < backend.currentRevision() ||
-      (batch.toRevision === backend.currentRevision() &&
-        (batch.fromRevision !== batch.toRevision || (batch.compactRevision ?? -Infinity) <= backend.compactRevision()));
-    if (held) continue;
-    assert(batch.fromRevision === backend.currentRevision(), `replay must be contiguous: store at ${backend.currentRevision()}, batch from ${batch.fromRevision}`);
-    backend.apply(batch);
+    const current = backend.currentRevision();
+    if (batch.toRevision < current) continue;
+    if (batch.toRevision === current && batch.fromRevision !== batch.toRevision) continue;
+    // Batches that take no revision (compaction, lease grants and revokes without keys) at the
+    // store's revision may or may not be in the store: their effects are idempotent, so they are
+    // applied again, in order, leaving out a compaction the store already has.
+    assert(batch.fromRevision === current, `replay must be contiguous: store at ${current}, batch from ${batch.fromRevision}`);
+    const compactRevision =
+      batch.compactRevision !== undefined && batch.compactRevision > backend.compactRevision() ? batch.compactRevision : undefined;
+    const toApply: CommittedBatch = { ...batch, compactRevision };
+    if (toApply.changes.length === 0 && compactRevision === undefined && (toApply.leaseChanges ?? []).length === 0) continue;
+    backend.apply(toApply);
     replayed++;
   }
   if (replayed > 0) logger.info({ replayed, revision: backend.currentRevision() }, 'replayed WAL batches');

@@ -1,7 +1,7 @@
 import { assert } from '../assert.js';
 import { EMPTY_BYTES } from '../bytes.js';
 import type { Checksum } from '../../ports/checksum.js';
-import type { Change, CommittedBatch, Revision } from '../mvcc/types.js';
+import type { Change, CommittedBatch, LeaseChange, Revision } from '../mvcc/types.js';
 
 /**
  * The WAL's byte format (docs/wal.md). Big-endian throughout.
@@ -17,7 +17,9 @@ import type { Change, CommittedBatch, Revision } from '../mvcc/types.js';
  *   1 PUT      main i64 | sub u32 | create_revision i64 | version i64 | lease i64 | key_len u32 | value_len u32 | key | value
  *   2 DELETE   main i64 | sub u32 | key_len u32 | key
  *   3 COMPACT  revision i64
- *   4-15       lease records (reserved: grant, revoke, checkpoint)
+ *   4 LEASE_GRANT   lease id i64 | ttl seconds i64
+ *   5 LEASE_REVOKE  lease id i64 (the deletions of its keys are DELETE entries of the same batch)
+ *   6-15       lease records (reserved: checkpoint)
  *   16-31      auth records (reserved)
  */
 export const SEGMENT_MAGIC = new Uint8Array([0x54, 0x34, 0x02, 0x0a]);
@@ -66,6 +68,8 @@ export function encodeBatchFrame(batch: CommittedBatch, term: bigint, checksum: 
     payloadBytes += c.kind === 'put' ? 1 + 8 + 4 + 8 + 8 + 8 + 4 + 4 + c.kv.key.length + c.kv.value.length : 1 + 8 + 4 + 4 + c.kv.key.length;
   }
   if (batch.compactRevision !== undefined) payloadBytes += 1 + 8;
+  const leaseChanges = batch.leaseChanges ?? [];
+  for (const l of leaseChanges) payloadBytes += l.kind === 'grant' ? 1 + 8 + 8 : 1 + 8;
   assert(payloadBytes <= 0xffff_ffff, 'a WAL frame holds at most 4 GiB');
 
   const out = new Uint8Array(FRAME_HEADER_BYTES + payloadBytes);
@@ -75,7 +79,7 @@ export function encodeBatchFrame(batch: CommittedBatch, term: bigint, checksum: 
   view.setBigUint64(o + 1, term);
   view.setBigInt64(o + 9, BigInt(batch.fromRevision));
   view.setBigInt64(o + 17, BigInt(batch.toRevision));
-  view.setUint32(o + 25, batch.changes.length + (batch.compactRevision !== undefined ? 1 : 0));
+  view.setUint32(o + 25, batch.changes.length + (batch.compactRevision !== undefined ? 1 : 0) + leaseChanges.length);
   o += 29;
   for (const c of batch.changes) {
     if (c.kind === 'put') {
@@ -106,6 +110,16 @@ export function encodeBatchFrame(batch: CommittedBatch, term: bigint, checksum: 
     view.setUint8(o, WalOp.Compact);
     view.setBigInt64(o + 1, BigInt(batch.compactRevision));
     o += 9;
+  }
+  for (const l of leaseChanges) {
+    view.setUint8(o, l.kind === 'grant' ? WalOp.LeaseGrant : WalOp.LeaseRevoke);
+    view.setBigInt64(o + 1, l.id);
+    if (l.kind === 'grant') {
+      view.setBigInt64(o + 9, BigInt(l.ttlSeconds));
+      o += 17;
+    } else {
+      o += 9;
+    }
   }
   assert(o === out.length, 'WAL frame size computed exactly');
   view.setUint32(0, payloadBytes);
@@ -146,6 +160,7 @@ function decodeBatch(payload: Uint8Array): { batch: CommittedBatch; term: bigint
   let o = 29;
   const changes: Change[] = [];
   let compactRevision: Revision | undefined;
+  const leaseChanges: LeaseChange[] = [];
   const bytesAt = (len: number): Uint8Array => {
     if (o + len > payload.length) throw new Error('entry runs past the end of the frame');
     const b = payload.slice(o, o + len);
@@ -182,10 +197,18 @@ function decodeBatch(payload: Uint8Array): { batch: CommittedBatch; term: bigint
     } else if (op === WalOp.Compact) {
       compactRevision = Number(view.getBigInt64(o + 1));
       o += 9;
+    } else if (op === WalOp.LeaseGrant) {
+      leaseChanges.push({ kind: 'grant', id: view.getBigInt64(o + 1), ttlSeconds: Number(view.getBigInt64(o + 9)) });
+      o += 17;
+    } else if (op === WalOp.LeaseRevoke) {
+      leaseChanges.push({ kind: 'revoke', id: view.getBigInt64(o + 1) });
+      o += 9;
     } else {
       throw new Error(`unknown WAL op ${op} (written by a newer T4?)`);
     }
   }
   if (o !== payload.length) throw new Error('frame has bytes after its last entry');
-  return { batch: { fromRevision, toRevision, changes, compactRevision }, term };
+  const batch: CommittedBatch =
+    leaseChanges.length > 0 ? { fromRevision, toRevision, changes, compactRevision, leaseChanges } : { fromRevision, toRevision, changes, compactRevision };
+  return { batch, term };
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../../ports/logger.js';
 import type { MvccBackend } from '../../ports/mvcc-backend.js';
 import { OverlayView } from '../mvcc/overlay-view.js';
 import { WriteTxn } from '../mvcc/write-txn.js';
-import type { Change, CommittedBatch, Revision } from '../mvcc/types.js';
+import type { Change, CommittedBatch, LeaseChange, Revision } from '../mvcc/types.js';
 
 /**
  * The one write path (DESIGN-NOTES 2). Requests queue here; the pipeline takes every queued
@@ -100,6 +100,7 @@ export class WritePipeline {
     const view = new OverlayView(this.backend);
     const changes: Change[] = [];
     let compactRevision: Revision | undefined;
+    const leaseChanges: LeaseChange[] = [];
     const accepted: { job: Job; value: unknown }[] = [];
 
     for (const job of jobs) {
@@ -112,6 +113,7 @@ export class WritePipeline {
         const value = job.run(tx);
         changes.push(...tx.changes);
         if (tx.compactRevision !== undefined) compactRevision = tx.compactRevision;
+        leaseChanges.push(...tx.leaseChanges);
         accepted.push({ job, value });
       } catch (error) {
         if (!(error instanceof T4Error)) {
@@ -120,13 +122,22 @@ export class WritePipeline {
           this.rejectBatch(error, [...accepted.map((a) => a.job), job, ...jobs.slice(jobs.indexOf(job) + 1)]);
           return;
         }
-        assert(!tx.hasChanges() && tx.compactRevision === undefined, 'a failed request must not have changed anything');
+        assert(
+          !tx.hasChanges() && tx.compactRevision === undefined && tx.leaseChanges.length === 0,
+          'a failed request must not have changed anything',
+        );
         job.reject(error);
       }
     }
 
-    const batch: CommittedBatch = { fromRevision, toRevision: view.currentRevision(), changes, compactRevision };
-    if (changes.length > 0 || compactRevision !== undefined) {
+    const batch: CommittedBatch = {
+      fromRevision,
+      toRevision: view.currentRevision(),
+      changes,
+      compactRevision,
+      ...(leaseChanges.length > 0 ? { leaseChanges } : {}),
+    };
+    if (changes.length > 0 || compactRevision !== undefined || leaseChanges.length > 0) {
       assert(
         batch.toRevision === fromRevision + new Set(changes.map((c) => c.main)).size,
         'revisions in a batch are contiguous',
