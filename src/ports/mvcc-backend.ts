@@ -65,7 +65,7 @@ export interface MvccBackend extends MvccReader {
    * Forces everything applied so far to stable storage and returns the revision now durable
    * (the WAL deletes segments only at or below it).
    */
-  durableCheckpoint(): Revision;
+  durableCheckpoint(): Promise<Revision>;
   size(): StorageSize;
   /** Rewrites the database to reclaim free space (SQLite VACUUM). */
   defragment(): void;

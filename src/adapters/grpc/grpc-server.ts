@@ -33,6 +33,11 @@ export class GrpcServer {
       'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs,
       'grpc.max_concurrent_streams': 4_294_967_295,
     });
+    // grpc-js accepts connections without TCP_NODELAY, so small responses (a unary reply's headers,
+    // message and trailers) can wait on Nagle's algorithm. Node's HTTP/2 server takes net.Server's
+    // `noDelay`; grpc-js passes these options to it but has no setting for it, so it is set here.
+    const common = (this.server as unknown as { commonServerOptions?: Record<string, unknown> }).commonServerOptions;
+    if (common !== undefined) common['noDelay'] = true;
   }
 
   serviceNames(): readonly string[] {

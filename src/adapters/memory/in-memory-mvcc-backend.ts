@@ -140,9 +140,9 @@ export class InMemoryMvccBackend implements MvccBackend {
     return n;
   }
 
-  durableCheckpoint(): Revision {
+  durableCheckpoint(): Promise<Revision> {
     this.checkpoints++;
-    return this.current;
+    return Promise.resolve(this.current);
   }
 
   /** Times durableCheckpoint was called, for tests. */

@@ -3,6 +3,7 @@ import { assert } from '../../domain/assert.js';
 import type { KeyRange } from '../../domain/mvcc/key-range.js';
 import { INITIAL_REVISION, NEVER_COMPACTED, type Change, type CommittedBatch, type KeyValue, type LeaseId, type Revision } from '../../domain/mvcc/types.js';
 import type { MvccBackend, StorageSize, StoredLease } from '../../ports/mvcc-backend.js';
+import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 
 /**
  * The MVCC store in SQLite (DESIGN-NOTES 3).
@@ -29,6 +30,8 @@ export interface SqliteMvccBackendOptions {
    * is the durable record and SQLite may lose its last transactions on power loss.
    */
   readonly synchronous: 'full' | 'normal';
+  /** How often a background checkpoint runs when something was applied (default 1000 ms). */
+  readonly checkpointIntervalMs?: number;
 }
 
 const SCHEMA_VERSION = 1;
@@ -71,11 +74,36 @@ export class SqliteMvccBackend implements MvccBackend {
     this.db.pragma('temp_store = MEMORY');
     this.db.pragma('cache_size = -65536');
     this.db.pragma('busy_timeout = 5000');
+    // Checkpoints copy pages and fsync; run on the event loop they stall every request. File
+    // databases checkpoint on a worker thread instead (SqliteCheckpointer), on a timer and when
+    // the WAL asks for a durable point.
+    this.db.pragma(`wal_autocheckpoint = ${options.path === ':memory:' ? 1000 : 0}`);
     createSchema(this.db);
     this.stmts = prepare(this.db);
     this.current = this.readMeta('current_revision') ?? INITIAL_REVISION;
     this.compacted = this.readMeta('compact_revision') ?? NEVER_COMPACTED;
     this.applyTxn = this.db.transaction((batch: CommittedBatch) => this.applyInTxn(batch));
+    if (options.path !== ':memory:') {
+      this.checkpointer = new SqliteCheckpointer(options.path);
+      this.checkpointTimer = setInterval(() => void this.backgroundCheckpoint(), options.checkpointIntervalMs ?? 1000);
+      this.checkpointTimer.unref();
+    }
+  }
+
+  private readonly checkpointer: SqliteCheckpointer | undefined;
+  private readonly checkpointTimer: NodeJS.Timeout | undefined;
+  /** Highest revision known to be in the synced database file. */
+  private durable: Revision = 0;
+  private appliedSinceCheckpoint = true;
+  private checkpointing: Promise<Revision> | undefined;
+
+  private async backgroundCheckpoint(): Promise<void> {
+    if (!this.appliedSinceCheckpoint || this.checkpointing !== undefined) return;
+    try {
+      await this.durableCheckpoint();
+    } catch {
+      // The next timer tick tries again; durableCheckpoint callers see their own errors.
+    }
   }
 
   currentRevision(): Revision {
@@ -136,6 +164,7 @@ export class SqliteMvccBackend implements MvccBackend {
     assert(!this.closed, 'apply on a closed backend');
     assert(batch.fromRevision === this.current, `batch starts at ${batch.fromRevision}, store is at ${this.current}`);
     this.applyTxn(batch);
+    this.appliedSinceCheckpoint = true;
     this.current = batch.toRevision;
     if (batch.compactRevision !== undefined) this.compacted = batch.compactRevision;
   }
@@ -193,10 +222,19 @@ export class SqliteMvccBackend implements MvccBackend {
     return done;
   }
 
-  durableCheckpoint(): Revision {
-    // A FULL checkpoint copies the SQLite WAL into the database file and syncs it.
-    this.db.pragma('wal_checkpoint(FULL)');
-    return this.current;
+  durableCheckpoint(): Promise<Revision> {
+    if (this.checkpointer === undefined) return Promise.resolve(this.current);
+    this.checkpointing ??= (async () => {
+      // Every transaction committed before the checkpoint starts is in the frames it sees; when it
+      // copies all of them it has synced the database file.
+      const revision = this.current;
+      this.appliedSinceCheckpoint = false;
+      const result = await (this.checkpointer as SqliteCheckpointer).checkpoint('PASSIVE');
+      if (!result.busy && result.checkpointedFrames === result.logFrames) this.durable = Math.max(this.durable, revision);
+      else this.appliedSinceCheckpoint = true;
+      return this.durable;
+    })().finally(() => (this.checkpointing = undefined));
+    return this.checkpointing;
   }
 
   size(): StorageSize {
@@ -215,6 +253,9 @@ export class SqliteMvccBackend implements MvccBackend {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
+    void this.checkpointer?.close();
+    // Leave a compact database behind: the last connection to close checkpoints the SQLite WAL.
     this.db.close();
   }
 

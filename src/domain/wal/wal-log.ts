@@ -87,7 +87,7 @@ export class WalLog implements BatchLog {
     private readonly checksum: Checksum,
     private readonly options: WalLogOptions,
     private readonly logger: Logger,
-    private readonly durableRevision: () => Revision,
+    private readonly durableRevision: () => Promise<Revision>,
     private active: WalFile,
     private activeFirst: Revision,
     private activeLast: Revision | undefined,
@@ -105,7 +105,7 @@ export class WalLog implements BatchLog {
     logger: Logger,
     recovered: RecoveredWal,
     storeRevision: Revision,
-    durableRevision: () => Revision,
+    durableRevision: () => Promise<Revision>,
   ): Promise<WalLog> {
     const sealed: Sealed[] = [];
     const segments = [...recovered.segments];
@@ -173,7 +173,7 @@ export class WalLog implements BatchLog {
   /** Deletes sealed segments whose every batch the store holds durably. */
   private async releaseCovered(): Promise<void> {
     if (this.sealed.length === 0) return;
-    const durable = this.durableRevision();
+    const durable = await this.durableRevision();
     let removed = 0;
     while (this.sealed.length > 0 && (this.sealed[0] as Sealed).lastRevision <= durable) {
       const s = this.sealed.shift() as Sealed;

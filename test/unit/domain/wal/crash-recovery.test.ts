@@ -50,7 +50,7 @@ class CrashableStore {
     };
     this.backend.durableCheckpoint = () => {
       this.durableCount = this.applied.length;
-      return this.backend.currentRevision();
+      return Promise.resolve(this.backend.currentRevision());
     };
   }
 
