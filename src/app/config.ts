@@ -15,6 +15,7 @@ export interface RunConfig {
   readonly nodeId: string;
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
+  readonly watchProgressNotifyIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -62,6 +63,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     defaultText: String(DEFAULT_LIMITS.txnOpsMax),
     description: 'most operations in one txn',
   },
+  {
+    flag: 'watch-progress-notify-interval',
+    env: 'T4_WATCH_PROGRESS_NOTIFY_INTERVAL',
+    valueName: 'duration',
+    defaultText: '10m',
+    description: 'period of progress notifications to progress_notify watchers (Go duration: 10m, 5s, 100ms; at least 100ms, as etcd)',
+  },
 ];
 
 /** `flags` holds only the flags given on the command line, keyed by flag name. */
@@ -101,6 +109,7 @@ export function resolveRunConfig(flags: Readonly<Record<string, string | undefin
     nodeId: nodeId?.value ?? (hostname() || 'node-0'),
     maxRequestBytes: positiveInt(raw('max-request-bytes'), DEFAULT_LIMITS.requestBytesMax, 64 * 1024 * 1024),
     maxTxnOps: positiveInt(raw('max-txn-ops'), DEFAULT_LIMITS.txnOpsMax, 1_000_000),
+    watchProgressNotifyIntervalMs: progressInterval(raw('watch-progress-notify-interval')),
   };
 }
 
@@ -123,6 +132,40 @@ function parseUrl(value: string, source: string): void {
     throw new ConfigError(`${source}: "${value}" is not a URL (e.g. http://10.0.0.5:3379)`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${source}: "${value}" must be http:// or https://`);
+}
+
+const WATCH_PROGRESS_INTERVAL_MS_MIN = 100;
+
+/** etcd raises an interval below 100ms to 100ms (with a warning); so do we. */
+function progressInterval(raw: { value: string; source: string } | undefined): number {
+  if (raw === undefined) return 10 * 60 * 1000;
+  const ms = parseGoDuration(raw.value);
+  if (ms === undefined || ms <= 0) {
+    throw new ConfigError(`${raw.source}: "${raw.value}" is not a positive duration (e.g. 10m, 5s, 100ms, 1h30m)`);
+  }
+  return Math.max(WATCH_PROGRESS_INTERVAL_MS_MIN, ms);
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** A Go `time.ParseDuration` string ("10m", "1.5s", "1h30m", "100ms") in milliseconds; undefined if malformed. */
+export function parseGoDuration(text: string): number | undefined {
+  const value = text.trim();
+  if (value === '0') return 0;
+  const sign = value.startsWith('-') ? -1 : 1;
+  const body = value.replace(/^[-+]/, '');
+  if (body === '') return undefined;
+  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+  let total = 0;
+  let at = 0;
+  while (at < body.length) {
+    part.lastIndex = at;
+    const m = part.exec(body);
+    if (m === null) return undefined;
+    total += Number(m[1]) * (DURATION_UNITS_MS[m[2] as string] as number);
+    at = part.lastIndex;
+  }
+  return sign * total;
 }
 
 function positiveInt(raw: { value: string; source: string } | undefined, fallback: number, max: number): number {

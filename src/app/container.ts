@@ -4,12 +4,17 @@ import { join } from 'node:path';
 import type { Limits } from '../domain/limits.js';
 import { Compactor } from '../domain/mvcc/compactor.js';
 import { KvService } from '../domain/mvcc/kv-service.js';
+import { LeaseService } from '../domain/lease/lease-service.js';
 import { WritePipeline } from '../domain/write/write-pipeline.js';
 import type { BatchLog } from '../ports/batch-log.js';
 import type { LeaseLookup } from '../ports/lease-lookup.js';
 import type { Logger } from '../ports/logger.js';
 import type { MvccBackend } from '../ports/mvcc-backend.js';
 import type { Scheduler } from '../ports/scheduler.js';
+import type { Clock, Timers } from '../ports/clock.js';
+import type { Random } from '../ports/random.js';
+import { SystemClock } from '../adapters/node/system-clock.js';
+import { CryptoRandom } from '../adapters/node/crypto-random.js';
 import { ImmediateScheduler } from '../adapters/node/immediate-scheduler.js';
 import { SqliteMvccBackend } from '../adapters/sqlite/sqlite-mvcc-backend.js';
 import { NodeWalFiles } from '../adapters/fs/node-wal-files.js';
@@ -23,9 +28,6 @@ export interface ContainerOptions {
   readonly limits: Limits;
   readonly logger: Logger;
 }
-
-/** No lease subsystem yet: every lease id is unknown, so a Put with a lease is LeaseNotFound. */
-const NO_LEASES: LeaseLookup = { leaseExists: () => false };
 
 /**
  * The composition root: binds each port to its adapter and builds the domain services from them.
@@ -44,7 +46,23 @@ export function buildContainer(options: ContainerOptions): Container {
   c.bind<Checksum>(TOKENS.Checksum).toConstantValue(new Crc32cChecksum());
   c.bind<WalFiles>(TOKENS.WalFiles).toConstantValue(new NodeWalFiles(join(options.dataDir, 'wal')));
   c.bind<Scheduler>(TOKENS.Scheduler).toConstantValue(new ImmediateScheduler());
-  c.bind<LeaseLookup>(TOKENS.LeaseLookup).toConstantValue(NO_LEASES);
+  const systemClock = new SystemClock();
+  c.bind<Clock>(TOKENS.Clock).toConstantValue(systemClock);
+  c.bind<Timers>(TOKENS.Timers).toConstantValue(systemClock);
+  c.bind<Random>(TOKENS.Random).toConstantValue(new CryptoRandom());
+  c.bind<LeaseService>(TOKENS.LeaseService).toDynamicValue(
+    (ctx) =>
+      new LeaseService(
+        ctx.container.get<MvccBackend>(TOKENS.MvccBackend),
+        ctx.container.get<WritePipeline>(TOKENS.WritePipeline),
+        ctx.container.get<Clock>(TOKENS.Clock),
+        ctx.container.get<Timers>(TOKENS.Timers),
+        ctx.container.get<Random>(TOKENS.Random),
+        options.limits,
+        options.logger.child({ component: 'lease' }),
+      ),
+  );
+  c.bind<LeaseLookup>(TOKENS.LeaseLookup).toDynamicValue((ctx) => ctx.container.get<LeaseService>(TOKENS.LeaseService));
   c.bind<WritePipeline>(TOKENS.WritePipeline).toDynamicValue(
     (ctx) =>
       new WritePipeline(

@@ -12,6 +12,7 @@ import type {
 import type { KeyValue, LeaseId, Revision } from '../domain/mvcc/types.js';
 import type { Logger } from '../ports/logger.js';
 import { T4Node } from './node.js';
+import { openWatch, type Watch, type WatchOptions as InternalWatchOptions } from './embedded-watch.js';
 
 /**
  * The embedded API: the same engine as `t4 run`, in-process. Keys and values are bytes; strings
@@ -27,8 +28,12 @@ import { T4Node } from './node.js';
 export * from '../domain/errors.js';
 export type { KeyValue, LeaseId, Revision, TxnRequest, TxnResult, RangeResult, DeleteRangeResult, SortOrder, SortTarget };
 export type { Compare, RequestOp, ResponseOp } from '../domain/mvcc/requests.js';
+export { WatchCompactedError, type Watch, type WatchEvent, type WatchMessage, } from './embedded-watch.js';
 
 export type Bytes = string | Uint8Array;
+
+/** Options of `T4.watch` (keys as strings or bytes). */
+export type WatchOptions = Omit<InternalWatchOptions, 'end'> & { readonly end?: Bytes };
 
 export interface OpenOptions {
   readonly dataDir: string;
@@ -39,6 +44,8 @@ export interface OpenOptions {
   readonly logger?: Logger;
   readonly maxRequestBytes?: number;
   readonly maxTxnOps?: number;
+  /** Periodic progress for watches with `progressNotify` (default 10 minutes, as etcd). */
+  readonly watchProgressNotifyIntervalMs?: number;
 }
 
 export interface ListOptions {
@@ -112,10 +119,55 @@ export class T4 {
     return { revision, ...result };
   }
 
+  /**
+   * Watches a key, a prefix (`prefix: true`) or [key, end): an async iterable of `created`, then
+   * `events` and `progress` messages, with etcd's guarantees (ordered, no gaps or duplicates, a
+   * revision's events together). `startRevision` replays history from there (inclusive).
+   *
+   *   for await (const m of t4.watch('jobs/', { prefix: true, signal })) if (m.kind === 'events') ...
+   */
+  watch(key: Bytes, options: WatchOptions = {}): Watch {
+    const { end, ...rest } = options;
+    return openWatch(this.node.watchHub, bytes(key), { ...rest, ...(end !== undefined ? { end: bytes(end) } : {}) });
+  }
+
   /** Compacts history below `revision`; with `physical`, resolves once the space is reclaimed. */
   async compact(revision: Revision, options: { physical?: boolean } = {}): Promise<Written> {
     const { revision: header } = await this.node.kv.compact(revision, options.physical ?? false);
     return { revision: header };
+  }
+
+  /**
+   * Grants a lease of `ttlSeconds` (raised to 2 s at least; above 9,000,000,000 s is
+   * LeaseTtlTooLargeError). `id` 0 (default) lets T4 choose; an existing id is LeaseExistsError.
+   * Attach keys with `put(key, value, { lease: id })`.
+   */
+  async grant(ttlSeconds: number, options: { id?: LeaseId } = {}): Promise<{ id: LeaseId; ttlSeconds: number }> {
+    const { id, ttlSeconds: ttl } = await this.node.leases.grant(ttlSeconds, options.id ?? 0n);
+    return { id, ttlSeconds: ttl };
+  }
+
+  /** Revokes a lease, deleting its keys at one revision (LeaseNotFoundError if unknown). */
+  async revoke(id: LeaseId): Promise<Written> {
+    const { revision } = await this.node.leases.revoke(id);
+    return { revision };
+  }
+
+  /** Restarts the lease's TTL; resolves with the TTL, or 0 if the lease does not exist (expired). */
+  async keepAliveOnce(id: LeaseId): Promise<{ ttlSeconds: number }> {
+    const { ttlSeconds } = await this.node.leases.keepAlive(id);
+    return { ttlSeconds };
+  }
+
+  /** Remaining seconds (-1 if the lease does not exist), the granted TTL and, with `keys`, the attached keys. */
+  async timeToLive(id: LeaseId, options: { keys?: boolean } = {}): Promise<{ ttlSeconds: number; grantedTtlSeconds: number; keys: Uint8Array[] }> {
+    const t = this.node.leases.timeToLive(id, options.keys ?? false);
+    return { ttlSeconds: t.ttlSeconds, grantedTtlSeconds: t.grantedTtlSeconds, keys: [...t.keys] };
+  }
+
+  /** Every lease id, soonest expiry first. */
+  async leases(): Promise<LeaseId[]> {
+    return this.node.leases.leases().ids;
   }
 
   /** Also serves the etcd v3 gRPC API (for etcdctl and etcd clients); resolves with host:port. */
@@ -140,6 +192,7 @@ export async function open(options: OpenOptions): Promise<T4> {
       txnOpsMax: options.maxTxnOps ?? DEFAULT_LIMITS.txnOpsMax,
     },
     logger,
+    ...(options.watchProgressNotifyIntervalMs !== undefined ? { watchProgressNotifyIntervalMs: options.watchProgressNotifyIntervalMs } : {}),
   });
   return T4.create(node);
 }

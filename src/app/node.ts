@@ -8,7 +8,13 @@ import { HeaderFactory } from '../adapters/grpc/header.js';
 import { healthHandlers } from '../adapters/grpc/health-handlers.js';
 import { kvHandlers } from '../adapters/grpc/kv-handlers.js';
 import { clusterHandlers, maintenanceHandlers } from '../adapters/grpc/maintenance-handlers.js';
-import { authStubHandlers, leaseStubHandlers, watchStubHandlers } from '../adapters/grpc/stub-handlers.js';
+import { authStubHandlers } from '../adapters/grpc/stub-handlers.js';
+import { watchHandlers } from '../adapters/grpc/watch-handlers.js';
+import { WatchHub } from '../domain/watch/hub.js';
+import type { Timers } from '../ports/clock.js';
+import type { Scheduler } from '../ports/scheduler.js';
+import { leaseHandlers } from '../adapters/grpc/lease-handlers.js';
+import type { LeaseService } from '../domain/lease/lease-service.js';
 import { DataDirLock } from '../adapters/sqlite/data-dir-lock.js';
 import type { Limits } from '../domain/limits.js';
 import type { Compactor } from '../domain/mvcc/compactor.js';
@@ -29,6 +35,8 @@ export interface NodeOptions {
   readonly dataDir: string;
   readonly nodeId: string;
   readonly limits: Limits;
+  /** etcd `--watch-progress-notify-interval` in ms (default 10 minutes, as etcd). */
+  readonly watchProgressNotifyIntervalMs?: number;
   readonly logger: Logger;
 }
 
@@ -41,6 +49,10 @@ export interface ServeOptions {
 }
 
 /** 64-bit id from a name (etcd member/cluster ids are uint64). */
+/** etcd fragments watch responses at max-request-bytes plus gRPC overhead (MaxRequestBytesWithOverhead). */
+const WATCH_RESPONSE_OVERHEAD_BYTES = 512 * 1024;
+export const DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL_MS = 10 * 60 * 1000;
+
 function idFrom(text: string): bigint {
   return createHash('sha256').update(text).digest().readBigUInt64BE(0) || 1n;
 }
@@ -51,6 +63,8 @@ function idFrom(text: string): bigint {
  */
 export class T4Node {
   readonly kv: KvService;
+  readonly leases: LeaseService;
+  readonly watchHub: WatchHub;
   readonly backend: MvccBackend;
   readonly memberId: bigint;
   readonly clusterId: bigint;
@@ -68,9 +82,27 @@ export class T4Node {
     this.backend = container.get<MvccBackend>(TOKENS.MvccBackend);
     this.pipeline = container.get<WritePipeline>(TOKENS.WritePipeline);
     this.kv = container.get<KvService>(TOKENS.KvService);
+    // Every stored lease gets its full TTL back from now, as etcd (no checkpointed remaining TTL).
+    this.leases = container.get<LeaseService>(TOKENS.LeaseService);
+    this.leases.start();
     this.memberId = idFrom(`t4-member/${options.nodeId}`);
     this.clusterId = idFrom('t4-cluster');
     this.compactor = container.get<Compactor>(TOKENS.Compactor);
+    // Every committed batch reaches the watch hub once, in revision order, before its callers resolve.
+    this.watchHub = new WatchHub(
+      this.backend,
+      container.get<Timers>(TOKENS.Timers),
+      container.get<Scheduler>(TOKENS.Scheduler),
+      {
+        streamEventsQueuedMax: options.limits.watchStreamEventsQueuedMax,
+        streamControlQueuedMax: options.limits.watchStreamControlQueuedMax,
+        streamWatchersMax: options.limits.watchStreamWatchersMax,
+        catchUpPageChangesMax: options.limits.watchCatchUpPageChangesMax,
+        progressNotifyIntervalMs: options.watchProgressNotifyIntervalMs ?? DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL_MS,
+      },
+      options.logger.child({ component: 'watch' }),
+    );
+    this.pipeline.onCommitted((batch) => this.watchHub.publish(batch));
     // A purge cut short by a crash resumes now.
     this.compactor.purge().catch((err: unknown) => options.logger.error({ err }, 'compaction purge failed'));
   }
@@ -127,8 +159,8 @@ export class T4Node {
     server.register(rpc.KV, kvHandlers(this.kv, headers, this.options.limits.requestBytesMax));
     server.register(rpc.Maintenance, maintenanceHandlers({ backend: this.backend, headers }));
     server.register(rpc.Cluster, clusterHandlers({ backend: this.backend, headers, name: this.options.nodeId, clientUrls: () => clientUrls }));
-    server.register(rpc.Watch, watchStubHandlers());
-    server.register(rpc.Lease, leaseStubHandlers());
+    server.register(rpc.Watch, watchHandlers(this.watchHub, headers, this.options.limits.requestBytesMax + WATCH_RESPONSE_OVERHEAD_BYTES));
+    server.register(rpc.Lease, leaseHandlers(this.leases, headers));
     server.register(rpc.Auth, authStubHandlers(this.backend, headers));
     server.register(Health, healthHandlers(() => server.serviceNames(), () => this.closing === undefined));
     const address = await server.listen(options.listen);
@@ -141,7 +173,10 @@ export class T4Node {
   /** Stops serving (letting calls in flight finish for up to `graceMs`), then closes the store. */
   close(graceMs = 5_000): Promise<void> {
     this.closing ??= (async () => {
+      // Watch streams end first: an open watch would otherwise hold the graceful shutdown for graceMs.
+      this.watchHub.close();
       if (this.server !== undefined) await this.server.close(graceMs);
+      this.leases.stop();
       await this.pipeline.close();
       await this.compactor.stop();
       await this.wal.close();

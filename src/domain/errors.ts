@@ -25,6 +25,8 @@ export class InvalidSortOptionError extends define('InvalidSortOption', 'invalid
 export class CompactedError extends define('Compacted', 'required revision has been compacted') {}
 export class FutureRevisionError extends define('FutureRevision', 'required revision is a future revision') {}
 export class LeaseNotFoundError extends define('LeaseNotFound', 'requested lease not found') {}
+export class LeaseExistsError extends define('LeaseExists', 'lease already exists') {}
+export class LeaseTtlTooLargeError extends define('LeaseTtlTooLarge', 'too large lease TTL') {}
 export class RequestTooLargeError extends define('RequestTooLarge', 'request is too large') {}
 export class TooManyRequestsError extends define('TooManyRequests', 'too many requests') {}
 export class ClosedError extends define('Closed', 't4: node is closed') {}
@@ -42,6 +44,8 @@ export type KnownError =
   | CompactedError
   | FutureRevisionError
   | LeaseNotFoundError
+  | LeaseExistsError
+  | LeaseTtlTooLargeError
   | RequestTooLargeError
   | TooManyRequestsError
   | ClosedError

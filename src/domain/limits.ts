@@ -14,6 +14,20 @@ export interface Limits {
   readonly compactionRowsPerStep: number;
   /** A local WAL segment is sealed and a new one started once it reaches this size. */
   readonly walSegmentBytesMax: number;
+  /** Events queued on one watch stream before its watchers stop taking live events and catch up from history. */
+  readonly watchStreamEventsQueuedMax: number;
+  /** Created/canceled/progress responses queued on one watch stream before its requests stop being read (etcd: 128). */
+  readonly watchStreamControlQueuedMax: number;
+  /** Watchers on one watch stream; more creates are refused (created + canceled). */
+  readonly watchStreamWatchersMax: number;
+  /** History changes read per watch catch-up page, shared by every catching-up watcher. */
+  readonly watchCatchUpPageChangesMax: number;
+  /** Shortest lease TTL granted; shorter requests get this (etcd's minLeaseTTL: 3/2 election timeouts, rounded up). */
+  readonly leaseTtlSecondsMin: number;
+  /** Longest lease TTL accepted (etcd's MaxLeaseTTL); longer grants fail with "too large lease TTL". */
+  readonly leaseTtlSecondsMax: number;
+  /** Delay before an expired lease whose revoke failed is tried again (etcd: 3 s). */
+  readonly leaseRevokeRetryMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -23,4 +37,11 @@ export const DEFAULT_LIMITS: Limits = {
   writeBatchRequestsMax: 256,
   compactionRowsPerStep: 10_000,
   walSegmentBytesMax: 64 * 1024 * 1024,
+  watchStreamEventsQueuedMax: 10_000,
+  watchStreamControlQueuedMax: 128,
+  watchStreamWatchersMax: 100_000,
+  watchCatchUpPageChangesMax: 1_000,
+  leaseTtlSecondsMin: 2,
+  leaseTtlSecondsMax: 9_000_000_000,
+  leaseRevokeRetryMs: 3_000,
 };

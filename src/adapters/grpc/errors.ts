@@ -21,6 +21,8 @@ const TABLE: Record<KnownError['kind'], GrpcErrorSpec | ((e: KnownError) => Grpc
   Compacted: { code: status.OUT_OF_RANGE, message: 'etcdserver: mvcc: required revision has been compacted' },
   FutureRevision: { code: status.OUT_OF_RANGE, message: 'etcdserver: mvcc: required revision is a future revision' },
   LeaseNotFound: { code: status.NOT_FOUND, message: 'etcdserver: requested lease not found' },
+  LeaseExists: { code: status.FAILED_PRECONDITION, message: 'etcdserver: lease already exists' },
+  LeaseTtlTooLarge: { code: status.OUT_OF_RANGE, message: 'etcdserver: too large lease TTL' },
   RequestTooLarge: { code: status.INVALID_ARGUMENT, message: 'etcdserver: request is too large' },
   TooManyRequests: { code: status.RESOURCE_EXHAUSTED, message: 'etcdserver: too many requests' },
   Closed: (e) => ({ code: status.UNAVAILABLE, message: e.message }),

@@ -126,8 +126,11 @@ export class GrpcServer {
   private stream(path: string, handler: StreamHandler, clientStreams: boolean): grpc.handleServerStreamingCall<unknown, unknown> {
     return (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
       const ctx = this.context(call);
+      // destroyOnReturn: false, because a `for await` that completes (the client half-closed)
+      // would otherwise destroy the call, and the `call.end()` below would never send the status:
+      // the client would wait for its deadline.
       const requests: AsyncIterable<unknown> = clientStreams
-        ? (call as grpc.ServerDuplexStream<unknown, unknown>)
+        ? (call as grpc.ServerDuplexStream<unknown, unknown>).iterator({ destroyOnReturn: false })
         : (async function* () {
             yield (call as grpc.ServerWritableStream<unknown, unknown>).request;
           })();

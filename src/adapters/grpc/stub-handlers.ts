@@ -6,29 +6,12 @@ import type { HeaderFactory } from './header.js';
 import type { ServiceHandlers } from './handler.js';
 
 /**
- * Watch, Lease and Auth until their issues land. Authenticate answers exactly as etcd with auth
+ * Auth until its issue lands. Authenticate answers exactly as etcd with auth
  * off (clients given a user name rely on that text); AuthStatus truthfully reports auth disabled.
  */
 const notYet = (what: string) => () => {
   throw unimplemented(`t4: ${what} is not implemented yet in this version of T4`);
 };
-const notYetStream = (what: string) => async () => {
-  throw unimplemented(`t4: ${what} is not implemented yet in this version of T4`);
-};
-
-export function watchStubHandlers(): ServiceHandlers {
-  return { Watch: notYetStream('Watch') };
-}
-
-export function leaseStubHandlers(): ServiceHandlers {
-  return {
-    LeaseGrant: notYet('LeaseGrant'),
-    LeaseRevoke: notYet('LeaseRevoke'),
-    LeaseKeepAlive: notYetStream('LeaseKeepAlive'),
-    LeaseTimeToLive: notYet('LeaseTimeToLive'),
-    LeaseLeases: notYet('LeaseLeases'),
-  };
-}
 
 export function authStubHandlers(backend: MvccBackend, headers: HeaderFactory): ServiceHandlers {
   const handlers: ServiceHandlers = {};

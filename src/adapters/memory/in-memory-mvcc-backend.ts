@@ -118,13 +118,15 @@ export class InMemoryMvccBackend implements MvccBackend {
     if (this.purged >= this.compacted) return true;
     const c = this.compacted;
     for (const [mk, entry] of this.versions) {
-      // Keep the newest version at or below c (unless it is a tombstone) and everything above c.
+      // Keep the newest version at or below c (unless it is a tombstone below c: a deletion at c
+      // itself stays, so a watch from c sees it, as etcd since etcd-io/etcd#18274) and everything above c.
       let newestAtOrBelow = -1;
       entry.list.forEach((v, i) => {
         if (v.main <= c) newestAtOrBelow = i;
       });
       if (newestAtOrBelow < 0) continue;
-      const keepFrom = entry.list[newestAtOrBelow]?.kv === undefined ? newestAtOrBelow + 1 : newestAtOrBelow;
+      const newest = entry.list[newestAtOrBelow];
+      const keepFrom = newest?.kv === undefined && (newest?.main ?? c) < c ? newestAtOrBelow + 1 : newestAtOrBelow;
       entry.list = entry.list.slice(keepFrom);
       if (entry.list.length === 0) this.versions.delete(mk);
     }

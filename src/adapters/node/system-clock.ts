@@ -1,5 +1,8 @@
 import type { CancelTimer, Clock, Timers } from '../../ports/clock.js';
 
+/** setTimeout's longest delay; longer ones fire after 1 ms (with a TimeoutOverflowWarning). */
+const TIMEOUT_MS_MAX = 2 ** 31 - 1;
+
 /** The process clock: performance.now() for elapsed time, Date.now() for wall time, setTimeout. */
 export class SystemClock implements Clock, Timers {
   monotonicMs(): number {
@@ -8,9 +11,16 @@ export class SystemClock implements Clock, Timers {
   wallMs(): number {
     return Date.now();
   }
+  /** Delays beyond setTimeout's ~24.8 days (a lease of 9,000,000,000 s) are chained timeouts. */
   after(delayMs: number, callback: () => void): CancelTimer {
-    const t = setTimeout(callback, Math.max(0, delayMs));
-    t.unref();
-    return () => clearTimeout(t);
+    const due = performance.now() + Math.max(0, delayMs);
+    let timer: NodeJS.Timeout;
+    const arm = (): void => {
+      const left = due - performance.now();
+      timer = setTimeout(left > TIMEOUT_MS_MAX ? arm : callback, Math.min(Math.max(0, left), TIMEOUT_MS_MAX));
+      timer.unref();
+    };
+    arm();
+    return () => clearTimeout(timer);
   }
 }

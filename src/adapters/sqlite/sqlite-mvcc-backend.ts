@@ -207,7 +207,9 @@ export class SqliteMvccBackend implements MvccBackend {
       }[];
       for (const row of rows) {
         this.stmts.purgeOlder.run(row.key, row.main);
-        if (row.tombstone !== 0n) this.stmts.purgeRow.run(row.key, row.main);
+        // A deletion at the compaction revision itself stays: a watch from that revision must see
+        // it (etcd keeps it since etcd-io/etcd#18274; reads at >= C find the key absent either way).
+        if (row.tombstone !== 0n && Number(row.main) < this.compacted) this.stmts.purgeRow.run(row.key, row.main);
       }
       const last = rows[rows.length - 1];
       if (last !== undefined) {
@@ -216,6 +218,10 @@ export class SqliteMvccBackend implements MvccBackend {
       }
       if (rows.length < rowsMax) {
         this.writeMeta('purged_revision', this.compacted);
+        // The next purge starts by revisiting this revision's rows: a tombstone kept at exactly
+        // this compaction revision (below) goes once a later compaction passes it.
+        this.writeMeta('purge_cursor_main', this.compacted);
+        this.writeMeta('purge_cursor_sub', -1);
         done = true;
       }
     })();

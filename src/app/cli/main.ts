@@ -32,6 +32,7 @@ async function run(flags: Record<string, string | undefined>): Promise<void> {
       nodeId: config.nodeId,
       limits: { ...DEFAULT_LIMITS, requestBytesMax: config.maxRequestBytes, txnOpsMax: config.maxTxnOps },
       logger,
+      watchProgressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
     });
     await node.serve({ listen: config.listen, advertiseClientUrl: config.advertiseClientUrl });
   } catch (error) {

@@ -54,7 +54,7 @@ export class KvService {
   put(req: PutRequest, signal?: AbortSignal): Promise<WithRevision<PutResult>> {
     checkPutRequest(req);
     return this.pipeline.submit((tx) => {
-      if (req.lease !== undefined && req.lease !== 0n && !this.leases.leaseExists(req.lease)) throw new LeaseNotFoundError();
+      if (req.lease !== undefined && req.lease !== 0n && !this.leases.leaseExists(req.lease, tx.view)) throw new LeaseNotFoundError();
       const result = applyPut(tx, req);
       return { revision: tx.writeRevision, result };
     }, signal);

@@ -79,6 +79,15 @@ export class OverlayView implements MvccReader {
     return this.pendingLeases.get(id);
   }
 
+  /** Keys the batch so far left attached to `id` (their newest pending version carries the lease). */
+  pendingKeysWithLease(id: bigint): Uint8Array[] {
+    const keys: Uint8Array[] = [];
+    for (const entry of this.pending.values()) {
+      if (entry.versions[entry.versions.length - 1]?.kv?.lease === id) keys.push(entry.key);
+    }
+    return keys;
+  }
+
   get(key: Uint8Array): KeyValue | undefined {
     const entry = this.pending.get(bytesToMapKey(key));
     if (entry !== undefined) return entry.versions[entry.versions.length - 1]?.kv;

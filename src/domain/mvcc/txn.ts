@@ -1,6 +1,6 @@
 import { compareBytes, EMPTY_BYTES } from '../bytes.js';
 import { CompactedError, FutureRevisionError, KeyNotFoundError, LeaseNotFoundError } from '../errors.js';
-import type { LeaseLookup } from '../../ports/lease-lookup.js';
+import type { LeaseLookup, PendingLeases } from '../../ports/lease-lookup.js';
 import type { MvccReader } from '../../ports/mvcc-backend.js';
 import { keyRange } from './key-range.js';
 import { executeRange } from './range.js';
@@ -133,11 +133,11 @@ function checkRequests(req: TxnRequest, path: Path, check: (op: RequestOp) => vo
   }
 }
 
-function checkPut(view: MvccReader, leases: LeaseLookup, op: RequestOp): void {
+function checkPut(view: MvccReader & PendingLeases, leases: LeaseLookup, op: RequestOp): void {
   if (op.kind !== 'put') return;
   const req = op.request;
   if ((req.ignoreValue || req.ignoreLease) && view.get(req.key) === undefined) throw new KeyNotFoundError();
-  if (req.lease !== undefined && req.lease !== 0n && !leases.leaseExists(req.lease)) throw new LeaseNotFoundError();
+  if (req.lease !== undefined && req.lease !== 0n && !leases.leaseExists(req.lease, view)) throw new LeaseNotFoundError();
 }
 
 function checkRange(view: MvccReader, op: RequestOp): void {

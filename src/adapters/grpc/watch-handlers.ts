@@ -1,0 +1,165 @@
+import { create, toBinary } from '@bufbuild/protobuf';
+import { keyRange } from '../../domain/mvcc/key-range.js';
+import type { WatchHub } from '../../domain/watch/hub.js';
+import type { WatchStream } from '../../domain/watch/stream.js';
+import { INVALID_WATCH_ID, type WatchCreate, type WatchEvent, type WatchOutput } from '../../domain/watch/types.js';
+import * as pb from './gen/etcd/api/etcdserverpb/rpc_pb.js';
+import { EventSchema, Event_EventType, type Event as PbEvent } from './gen/etcd/api/mvccpb/kv_pb.js';
+import type { HeaderFactory } from './header.js';
+import type { ServiceHandlers, StreamCall } from './handler.js';
+import { toNumber, toPbKeyValue } from './kv-mappers.js';
+
+/**
+ * etcd's Watch service on one bidi stream (etcd api/v3rpc/watch.go): requests are handled in
+ * order (each create is answered by its created response before the next request is read), the
+ * domain stream's outbox is sent in order, and a client that stops reading stops being handed
+ * live events (its watchers catch up from history later) instead of growing memory.
+ *
+ * `hasleader` metadata (clientv3.WithRequireLeader) is accepted: a single node always has a
+ * leader, so such watches are always served.
+ *
+ * As etcd, the stream stays open after the client half-closes its side, until it cancels.
+ */
+export function watchHandlers(hub: WatchHub, headers: HeaderFactory, fragmentBytesMax: number): ServiceHandlers {
+  return {
+    Watch: async (call: StreamCall<pb.WatchRequest, pb.WatchResponse>): Promise<void> => {
+      const stream = hub.openStream();
+      const { signal } = call.ctx;
+      const stopped = new Promise<void>((resolve) => {
+        if (signal.aborted) resolve();
+        else signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      const sending = sendResponses(stream, call, headers, fragmentBytesMax, stopped);
+      readRequests(stream, call, stopped).catch(() => stream.close());
+      await Promise.race([stopped, sending]);
+      stream.close();
+      await sending;
+    },
+  };
+}
+
+async function readRequests(stream: WatchStream, call: StreamCall<pb.WatchRequest, pb.WatchResponse>, stopped: Promise<void>): Promise<void> {
+  for await (const request of call.requests) {
+    // Bounded control responses: a client that sends creates without reading waits here (HTTP/2
+    // flow control then holds it back), as etcd's recvLoop blocks on its 128-slot ctrlStream.
+    await Promise.race([stream.controlRoom(), stopped]);
+    if (stream.closed || call.ctx.signal.aborted) return;
+    handleRequest(stream, request);
+  }
+}
+
+function handleRequest(stream: WatchStream, request: pb.WatchRequest): void {
+  const union = request.requestUnion;
+  switch (union.case) {
+    case 'createRequest':
+      stream.create(fromPbCreate(union.value));
+      return;
+    case 'cancelRequest':
+      stream.cancel(union.value.watchId);
+      return;
+    case 'progressRequest':
+      stream.requestProgress();
+      return;
+    default:
+      // etcd ignores a request of an unknown kind rather than ending the stream.
+      return;
+  }
+}
+
+async function sendResponses(
+  stream: WatchStream,
+  call: StreamCall<pb.WatchRequest, pb.WatchResponse>,
+  headers: HeaderFactory,
+  fragmentBytesMax: number,
+  stopped: Promise<void>,
+): Promise<void> {
+  for (;;) {
+    const output = await stream.next();
+    if (output === undefined) return;
+    for (const message of toPbWatchResponses(output, headers, fragmentBytesMax)) {
+      await Promise.race([call.send(message), stopped]);
+      if (call.ctx.signal.aborted) return;
+    }
+  }
+}
+
+/** A create request as the domain takes it, normalised as etcd's recvLoop does. */
+export function fromPbCreate(r: pb.WatchCreateRequest): WatchCreate {
+  // An empty key is "\0", the smallest key; range_end "\0" means every key >= key.
+  const key = r.key.length === 0 ? new Uint8Array([0]) : r.key;
+  return {
+    range: keyRange(key, r.rangeEnd),
+    startRevision: toNumber(r.startRevision),
+    watchId: r.watchId,
+    prevKv: r.prevKv,
+    noPut: r.filters.includes(pb.WatchCreateRequest_FilterType.NOPUT),
+    noDelete: r.filters.includes(pb.WatchCreateRequest_FilterType.NODELETE),
+    progressNotify: r.progressNotify,
+    fragment: r.fragment,
+  };
+}
+
+function toPbEvent(event: WatchEvent): PbEvent {
+  return create(EventSchema, {
+    type: event.kind === 'put' ? Event_EventType.PUT : Event_EventType.DELETE,
+    kv: toPbKeyValue(event.kv),
+    ...(event.prevKv !== undefined ? { prevKv: toPbKeyValue(event.prevKv) } : {}),
+  });
+}
+
+/** One domain output as wire responses (several only when a fragmenting watcher's response is large). */
+export function toPbWatchResponses(output: WatchOutput, headers: HeaderFactory, fragmentBytesMax: number): pb.WatchResponse[] {
+  const header = headers.make(output.kind === 'compacted' ? 0 : output.revision);
+  switch (output.kind) {
+    case 'created':
+      return [create(pb.WatchResponseSchema, { header, watchId: output.watchId, created: true })];
+    case 'refused':
+      return [create(pb.WatchResponseSchema, { header, watchId: INVALID_WATCH_ID, created: true, canceled: true, cancelReason: output.reason })];
+    case 'progress':
+      return [create(pb.WatchResponseSchema, { header, watchId: output.watchId })];
+    case 'canceled':
+      return [create(pb.WatchResponseSchema, { header, watchId: output.watchId, canceled: true })];
+    case 'compacted':
+      return [create(pb.WatchResponseSchema, { header, watchId: output.watchId, canceled: true, compactRevision: BigInt(output.compactRevision) })];
+    case 'events': {
+      const events = output.events.map(toPbEvent);
+      const whole = create(pb.WatchResponseSchema, { header, watchId: output.watchId, events });
+      return output.fragment ? fragments(whole, fragmentBytesMax) : [whole];
+    }
+  }
+}
+
+/**
+ * etcd's sendFragments: a response at least `maxBytes` long with two or more events is split
+ * into responses of under `maxBytes` (at least one event each), all but the last with fragment=true.
+ */
+export function fragments(whole: pb.WatchResponse, maxBytes: number): pb.WatchResponse[] {
+  const size = toBinary(pb.WatchResponseSchema, whole).byteLength;
+  if (size < maxBytes || whole.events.length < 2) return [whole];
+  const base = toBinary(pb.WatchResponseSchema, create(pb.WatchResponseSchema, { header: whole.header, watchId: whole.watchId, fragment: true })).byteLength;
+  const out: pb.WatchResponse[] = [];
+  let current: PbEvent[] = [];
+  let currentBytes = base;
+  for (const event of whole.events) {
+    const n = toBinary(EventSchema, event).byteLength;
+    const eventBytes = 1 + varintLength(n) + n;
+    if (current.length > 0 && currentBytes + eventBytes >= maxBytes) {
+      out.push(create(pb.WatchResponseSchema, { header: whole.header, watchId: whole.watchId, fragment: true, events: current }));
+      current = [];
+      currentBytes = base;
+    }
+    current.push(event);
+    currentBytes += eventBytes;
+  }
+  out.push(create(pb.WatchResponseSchema, { header: whole.header, watchId: whole.watchId, fragment: false, events: current }));
+  return out;
+}
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
