@@ -121,7 +121,8 @@ export class MvccModel {
     let n = 0;
     for (const { list } of this.keys.values()) {
       const newestAtOrBelow = list.filter((v) => v.main <= c).pop();
-      if (newestAtOrBelow?.kv !== undefined) n++;
+      // A tombstone at exactly C stays (a watch from C must see the deletion, etcd-io/etcd#18274).
+      if (newestAtOrBelow !== undefined && (newestAtOrBelow.kv !== undefined || newestAtOrBelow.main === c)) n++;
       n += list.filter((v) => v.main > c).length;
     }
     return n;

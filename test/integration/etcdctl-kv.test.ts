@@ -436,17 +436,7 @@ describe('etcdctl against t4 run', { skip: etcdctlBin.skip }, () => {
     }
   });
 
-  it('watch fails with Unimplemented and a clear message', async () => {
-    const out = await fails(ep, ['watch', 'kv/a'], { timeoutMs: 20_000 });
-    assert.match(out, /code = Unimplemented/);
-    assert.match(out, /Watch is not implemented/);
-  });
-
-  it('lease grant fails with Unimplemented and a clear message', async () => {
-    const out = await fails(ep, ['lease', 'grant', '10']);
-    assert.match(out, /code = Unimplemented/);
-    assert.match(out, /LeaseGrant is not implemented/);
-  });
+  // Watch is served now: test/integration/etcdctl-watch.test.ts.
 
   it('snapshot save fails with Unimplemented and says snapshots are not supported', async () => {
     const dir = await makeTempDir('t4-snap-');

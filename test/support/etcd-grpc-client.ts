@@ -58,6 +58,7 @@ export class EtcdGrpcClient {
   private readonly kv: grpc.Client;
   private readonly maintenance: grpc.Client;
   private readonly cluster: grpc.Client;
+  private readonly watchClient: grpc.Client;
   private readonly deadlineMs: number;
 
   constructor(
@@ -73,6 +74,7 @@ export class EtcdGrpcClient {
     this.kv = makeServiceClient(pb.KV, endpoint, channelOptions);
     this.maintenance = makeServiceClient(pb.Maintenance, endpoint, channelOptions);
     this.cluster = makeServiceClient(pb.Cluster, endpoint, channelOptions);
+    this.watchClient = makeServiceClient(pb.Watch, endpoint, channelOptions);
   }
 
   // --- KV
@@ -103,6 +105,16 @@ export class EtcdGrpcClient {
     return this.unary(this.maintenance, 'Defragment', pb.DefragmentRequestSchema, req);
   }
 
+  // --- Watch
+  /** Opens a Watch bidi stream (no deadline); see WatchStreamClient. `metadata` e.g. { hasleader: 'true' }. */
+  watch(metadata: Record<string, string> = {}): WatchStreamClient {
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(metadata)) md.set(k, v);
+    const fn = (this.watchClient as unknown as Record<string, (md: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientDuplexStream<pb.WatchRequest, pb.WatchResponse>>)['Watch'];
+    if (typeof fn !== 'function') throw new Error('no client method Watch');
+    return new WatchStreamClient(fn.call(this.watchClient, md, {}));
+  }
+
   // --- Cluster
   memberList(req: MessageInitShape<typeof pb.MemberListRequestSchema> = {}): Promise<pb.MemberListResponse> {
     return this.unary(this.cluster, 'MemberList', pb.MemberListRequestSchema, req);
@@ -112,6 +124,7 @@ export class EtcdGrpcClient {
     this.kv.close();
     this.maintenance.close();
     this.cluster.close();
+    this.watchClient.close();
   }
 
   private unary<I extends DescMessage, O>(client: grpc.Client, method: string, schema: I, init: MessageInitShape<I>): Promise<O> {
@@ -153,4 +166,97 @@ const encoder = new TextEncoder();
 /** UTF-8 bytes of a string (keys and values). */
 export function utf8(s: string): Uint8Array {
   return encoder.encode(s);
+}
+
+/**
+ * One Watch stream: send requests, and read responses in order (every response is kept in
+ * `responses`, so a test can both await specific ones and inspect the whole sequence).
+ *
+ *   const w = client.watch();
+ *   w.create({ key: utf8('a'), rangeEnd: utf8('b') });
+ *   const created = await w.next();
+ *   const events = await w.until((r) => r.events.length > 0);
+ *   w.close();
+ */
+export class WatchStreamClient {
+  readonly responses: pb.WatchResponse[] = [];
+  private read = 0;
+  private waiters: (() => void)[] = [];
+  private ended: Error | undefined;
+
+  constructor(private readonly call: grpc.ClientDuplexStream<pb.WatchRequest, pb.WatchResponse>) {
+    call.on('data', (r: pb.WatchResponse) => {
+      this.responses.push(r);
+      this.wake();
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      this.ended = err.code === grpc.status.CANCELLED ? new Error('watch stream cancelled') : new EtcdGrpcError('Watch', err.code, err.details);
+      this.wake();
+    });
+    call.on('end', () => {
+      this.ended ??= new Error('watch stream ended');
+      this.wake();
+    });
+  }
+
+  send(req: MessageInitShape<typeof pb.WatchRequestSchema>): void {
+    this.call.write(create(pb.WatchRequestSchema, req));
+  }
+  create(req: MessageInitShape<typeof pb.WatchCreateRequestSchema>): void {
+    this.send({ requestUnion: { case: 'createRequest', value: create(pb.WatchCreateRequestSchema, req) } });
+  }
+  cancel(watchId: bigint): void {
+    this.send({ requestUnion: { case: 'cancelRequest', value: create(pb.WatchCancelRequestSchema, { watchId }) } });
+  }
+  requestProgress(): void {
+    this.send({ requestUnion: { case: 'progressRequest', value: create(pb.WatchProgressRequestSchema, {}) } });
+  }
+
+  /** The next response not yet returned by next()/until(); rejects after `timeoutMs`. */
+  async next(timeoutMs = 10_000): Promise<pb.WatchResponse> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = this.responses[this.read];
+      if (r !== undefined) {
+        this.read++;
+        return r;
+      }
+      if (this.ended !== undefined) throw this.ended;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no watch response within ${timeoutMs}ms (got ${this.responses.length})`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Reads responses until one satisfies `pred`; returns it. */
+  async until(pred: (r: pb.WatchResponse) => boolean, timeoutMs = 10_000): Promise<pb.WatchResponse> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.next(Math.max(1, deadline - Date.now()));
+      if (pred(r)) return r;
+    }
+  }
+
+  /** Waits until no response arrived for `quietMs`. */
+  async quiet(quietMs = 300): Promise<void> {
+    for (;;) {
+      const n = this.responses.length;
+      await new Promise((resolve) => setTimeout(resolve, quietMs));
+      if (this.responses.length === n) return;
+    }
+  }
+
+  close(): void {
+    this.call.cancel();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
 }
