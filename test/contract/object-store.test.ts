@@ -1,0 +1,263 @@
+// Runs the object-store contract against every adapter: memory, the fault injector (faults off),
+// the instrumented decorator and S3 on MinIO; plus what only some adapters have (seeded faults,
+// counters, S3 prefix normalisation and error mapping against a real server).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { FaultInjectingObjectStore } from '../../src/adapters/memory/fault-injecting-object-store.js';
+import { InMemoryBucket, InMemoryObjectStore } from '../../src/adapters/memory/in-memory-object-store.js';
+import { InstrumentedConditionalObjectStore } from '../../src/adapters/instrumented-object-store.js';
+import { VirtualClock } from '../../src/adapters/memory/virtual-clock.js';
+import { SystemClock } from '../../src/adapters/node/system-clock.js';
+import { S3ObjectStore } from '../../src/adapters/s3/s3-object-store.js';
+import { listAll, type ObjectVersion } from '../../src/ports/object-store.js';
+import {
+  ObjectStoreError,
+  ObjectStoreRequestError,
+  ObjectStoreUnavailableError,
+  PreconditionFailedError,
+} from '../../src/ports/object-store-errors.js';
+import { SeededRandom } from '../support/seeded-random.js';
+import { findMinio, startMinio, type MinioServer } from '../support/minio.js';
+import { describeObjectStoreContract } from './object-store.contract.js';
+
+// First, so that with T4_REQUIRE_EXTERNAL=1 a missing MinIO fails the file before any test runs.
+const minio = await findMinio();
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const decode = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+// ---- memory ----
+
+describeObjectStoreContract('InMemoryObjectStore', () => new InMemoryObjectStore());
+
+let sharedPrefixes = 0;
+const sharedBucket = new InMemoryBucket();
+describeObjectStoreContract('InMemoryObjectStore, prefixes in one shared bucket', () => new InMemoryObjectStore({ bucket: sharedBucket, prefix: `p${++sharedPrefixes}` }));
+
+// ---- fault injector ----
+
+describeObjectStoreContract(
+  'FaultInjectingObjectStore, faults off',
+  () => new FaultInjectingObjectStore(new InMemoryObjectStore(), { random: new SeededRandom(1) }),
+);
+
+describe('FaultInjectingObjectStore with seeded faults', () => {
+  const faults = { unavailableRate: 0.2, lostResponseRate: 0.15, preconditionFailedRate: 0.1, conflictRate: 0.1 };
+
+  /** A seeded workload; returns a transcript of outcomes so two runs can be compared. */
+  async function workload(seed: number): Promise<{ transcript: string[]; store: FaultInjectingObjectStore }> {
+    const inner = new InMemoryObjectStore();
+    const store = new FaultInjectingObjectStore(inner, { random: new SeededRandom(seed), faults });
+    const ops = new SeededRandom(seed ^ 0x5bd1e995);
+    const transcript: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const key = `k${ops.int(5)}`;
+      const op = ops.pick(['put', 'get', 'delete', 'deleteMany', 'listPage', 'getWithVersion', 'putIfAbsent', 'putIfMatch'] as const);
+      const before = await inner.getWithVersion(key);
+      try {
+        switch (op) {
+          case 'put':
+            await store.put(key, text(`v${i}`));
+            break;
+          case 'get':
+            await store.get(key);
+            break;
+          case 'delete':
+            await store.delete(key);
+            break;
+          case 'deleteMany':
+            await store.deleteMany([key, 'other']);
+            break;
+          case 'listPage':
+            await store.listPage('k');
+            break;
+          case 'getWithVersion':
+            await store.getWithVersion(key);
+            break;
+          case 'putIfAbsent':
+            await store.putIfAbsent(key, text(`v${i}`));
+            break;
+          case 'putIfMatch':
+            await store.putIfMatch(key, text(`v${i}`), before?.version ?? ('"none"' as ObjectVersion));
+            break;
+        }
+        transcript.push(`${i} ${op} ok`);
+      } catch (error) {
+        // Every injected fault surfaces as one of the port's typed errors, with its meaning intact.
+        assert.ok(error instanceof ObjectStoreError, `untyped error from ${op}: ${String(error)}`);
+        const after = await inner.getWithVersion(key);
+        if (error instanceof ObjectStoreUnavailableError) {
+          assert.equal(error.operation, op);
+          if (error.outcome === 'not-applied') assert.deepEqual(after, before, `${op} said not-applied but changed ${key}`);
+          transcript.push(`${i} ${op} unavailable ${error.outcome}`);
+        } else if (error instanceof PreconditionFailedError) {
+          assert.ok(op === 'putIfAbsent' || op === 'putIfMatch');
+          assert.deepEqual(after, before, `a failed ${op} changed ${key}`);
+          transcript.push(`${i} ${op} precondition ${error.reason}`);
+        } else {
+          assert.fail(`unexpected ${error.kind}`);
+        }
+      }
+    }
+    return { transcript, store };
+  }
+
+  it('injects every kind of fault as a typed error, and the same seed repeats the same run', async () => {
+    const first = await workload(42);
+    const second = await workload(42);
+    assert.deepEqual(second.transcript, first.transcript);
+    for (const [kind, n] of Object.entries(first.store.injected)) assert.ok(n > 0, `no ${kind} fault injected in 400 requests`);
+    const other = await workload(43);
+    assert.notDeepEqual(other.transcript, first.transcript);
+  });
+
+  it('a write whose response is lost was applied; a 503 was not', async () => {
+    const store = new FaultInjectingObjectStore(new InMemoryObjectStore(), { random: new SeededRandom(3) });
+    store.injectNext('lost-response', 'put');
+    await assert.rejects(store.put('segment', text('batch 1')), (e) => e instanceof ObjectStoreUnavailableError && e.outcome === 'unknown');
+    assert.equal(decode(await store.get('segment')), 'batch 1');
+    store.injectNext('unavailable', 'put');
+    await assert.rejects(store.put('segment-2', text('batch 2')), (e) => e instanceof ObjectStoreUnavailableError && e.outcome === 'not-applied');
+    assert.equal(await store.get('segment-2'), undefined);
+    // A lost response on putIfAbsent: the retry then finds its own object.
+    store.injectNext('lost-response', 'putIfAbsent');
+    await assert.rejects(store.putIfAbsent('lock', text('me')), ObjectStoreUnavailableError);
+    await assert.rejects(store.putIfAbsent('lock', text('me')), (e) => e instanceof PreconditionFailedError && e.reason === 'exists');
+    assert.equal(decode(await store.get('lock')), 'me');
+  });
+
+  it('scripted 409 and 412 on conditional writes change nothing; the store recovers when faults are cleared', async () => {
+    const store = new FaultInjectingObjectStore(new InMemoryObjectStore(), { random: new SeededRandom(4) });
+    const v1 = await store.putIfAbsent('lock', text('v1'));
+    store.injectNext('conflict', 'putIfMatch');
+    await assert.rejects(store.putIfMatch('lock', text('v2'), v1), (e) => e instanceof PreconditionFailedError && e.reason === 'conflict');
+    store.injectNext('precondition-failed');
+    await assert.rejects(store.putIfMatch('lock', text('v2'), v1), (e) => e instanceof PreconditionFailedError && e.reason === 'version-mismatch');
+    assert.equal(decode(await store.get('lock')), 'v1');
+    store.setFaults({ unavailableRate: 1 });
+    await assert.rejects(store.get('lock'), ObjectStoreUnavailableError);
+    store.setFaults({});
+    await store.putIfMatch('lock', text('v2'), v1);
+    assert.equal(decode(await store.get('lock')), 'v2');
+  });
+
+  it('latency runs on the injected timers (virtual time)', async () => {
+    const clock = new VirtualClock();
+    const store = new FaultInjectingObjectStore(new InMemoryObjectStore(), { random: new SeededRandom(5), timers: clock, faults: { latencyMs: { min: 100, max: 100 } } });
+    let done = false;
+    const put = store.put('k', text('v')).then(() => (done = true));
+    await Promise.resolve();
+    assert.equal(done, false);
+    clock.advance(99);
+    await Promise.resolve();
+    assert.equal(done, false);
+    clock.advance(1);
+    await put;
+    assert.equal(done, true);
+  });
+});
+
+// ---- instrumented decorator ----
+
+describeObjectStoreContract('InstrumentedConditionalObjectStore', () => new InstrumentedConditionalObjectStore(new InMemoryObjectStore(), new SystemClock()));
+
+describe('InstrumentedConditionalObjectStore counters', () => {
+  it('counts requests, errors by kind, bytes and latency per operation', async () => {
+    const clock = new VirtualClock();
+    const faulty = new FaultInjectingObjectStore(new InMemoryObjectStore(), { random: new SeededRandom(6), timers: clock, faults: { latencyMs: { min: 30, max: 30 } } });
+    const store = new InstrumentedConditionalObjectStore(faulty, clock);
+    const pending = [store.put('a', text('12345')), store.putIfAbsent('b', text('xyz'))];
+    clock.advance(30);
+    const [, vb] = await Promise.all(pending);
+    const failing = store.putIfAbsent('b', text('again'));
+    clock.advance(30);
+    await assert.rejects(failing, PreconditionFailedError);
+    faulty.injectNext('unavailable', 'get');
+    const get = store.get('a');
+    clock.advance(30);
+    await assert.rejects(get, ObjectStoreUnavailableError);
+    const getOk = store.getWithVersion('b');
+    clock.advance(30);
+    assert.equal((await getOk)?.version, vb);
+    const s = store.snapshot();
+    assert.equal(s.put.requests, 1);
+    assert.equal(s.put.bytesSent, 5);
+    assert.equal(s.putIfAbsent.requests, 2);
+    assert.equal(s.putIfAbsent.errors.PreconditionFailed, 1);
+    assert.equal(s.putIfAbsent.bytesSent, 3, 'failed requests send no counted bytes');
+    assert.equal(s.get.errors.ObjectStoreUnavailable, 1);
+    assert.equal(s.getWithVersion.bytesReceived, 3);
+    assert.equal(s.put.latencyMsSum, 30);
+    assert.equal(s.put.latencyMsMax, 30);
+    assert.equal(s.put.latencyBuckets.reduce((a, b) => a + b, 0), 1);
+    assert.equal(s.listPage.requests, 0);
+    // A snapshot is a copy.
+    const deleted = store.delete('a');
+    clock.advance(30);
+    await deleted;
+    assert.equal(s.delete.requests, 0);
+    assert.equal(store.snapshot().delete.requests, 1);
+  });
+});
+
+// ---- S3 on MinIO ----
+
+describe('S3ObjectStore on MinIO', { skip: minio.skip }, () => {
+  const bucket = 't4-contract';
+  let server: MinioServer | undefined;
+  const stores: S3ObjectStore[] = [];
+  let prefixes = 0;
+  const run = `run-${process.pid}-${Date.now()}`;
+
+  const open = (prefix: string, overrides: Partial<ReturnType<MinioServer['s3Config']>> = {}): S3ObjectStore => {
+    if (server === undefined) throw new Error('MinIO did not start');
+    const store = new S3ObjectStore({ ...server.s3Config(bucket, prefix), ...overrides });
+    stores.push(store);
+    return store;
+  };
+
+  before(async () => {
+    server = await startMinio(minio);
+    await server.createBucket(bucket);
+  });
+  after(async () => {
+    for (const s of stores) s.close();
+    await server?.stop();
+  });
+
+  describeObjectStoreContract('S3ObjectStore (MinIO)', () => open(`${run}/contract-${++prefixes}`));
+
+  it('`t4` and `t4/` name the same prefix, and `t4` does not see `t4x/`', async () => {
+    const a = open(`${run}/t4`);
+    const b = open(`${run}/t4/`);
+    const c = open(`${run}/t4x`);
+    await a.put('k', text('from a'));
+    await c.put('k', text('from c'));
+    assert.equal(decode(await b.get('k')), 'from a');
+    const keys: string[] = [];
+    for await (const o of listAll(b, '')) keys.push(o.key);
+    assert.deepEqual(keys, ['k']);
+    const root = open('');
+    assert.equal(decode(await root.get(`${run}/t4/k`)), 'from a');
+  });
+
+  it('wrong credentials and a missing bucket are ObjectStoreRequestError; nothing is created', async () => {
+    const badKey = open(`${run}/bad`, { credentials: { kind: 'static', accessKeyId: 'nobody', secretAccessKey: 'wrong-secret' }, maxAttempts: 1 });
+    await assert.rejects(badKey.put('k', text('v')), (e) => e instanceof ObjectStoreRequestError && e.httpStatus === 403);
+    const noBucket = new S3ObjectStore({ ...(server as MinioServer).s3Config('t4-no-such-bucket', run), maxAttempts: 1 });
+    stores.push(noBucket);
+    await assert.rejects(noBucket.put('k', text('v')), (e) => e instanceof ObjectStoreRequestError && e.code === 'NoSuchBucket');
+    await assert.rejects(noBucket.listPage(''), (e) => e instanceof ObjectStoreRequestError && e.code === 'NoSuchBucket');
+    await assert.rejects(noBucket.get('k'), (e) => e instanceof ObjectStoreRequestError && e.code === 'NoSuchBucket');
+    await assert.rejects(noBucket.putIfMatch('k', text('v'), '"0"' as ObjectVersion), (e) => e instanceof ObjectStoreRequestError && e.code === 'NoSuchBucket');
+  });
+
+  it('a server that is not listening is ObjectStoreUnavailableError (not-applied: connection refused)', async () => {
+    const { freePort } = await import('../support/child-process.js');
+    const port = await freePort();
+    const down = new S3ObjectStore({ ...(server as MinioServer).s3Config(bucket, run), endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 });
+    stores.push(down);
+    await assert.rejects(down.put('k', text('v')), (e) => e instanceof ObjectStoreUnavailableError && e.outcome === 'not-applied');
+    await assert.rejects(down.get('k'), ObjectStoreUnavailableError);
+  });
+});
