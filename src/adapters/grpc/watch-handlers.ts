@@ -29,8 +29,8 @@ export function watchHandlers(hub: WatchHub, headers: HeaderFactory, fragmentByt
         if (signal.aborted) resolve();
         else signal.addEventListener('abort', () => resolve(), { once: true });
       });
-      const sending = sendResponses(stream, call, headers, fragmentBytesMax, stopped);
-      readRequests(stream, call, stopped).catch(() => stream.close());
+      const sending = sendResponses(stream, call, headers, fragmentBytesMax);
+      readRequests(stream, call).catch(() => stream.close());
       await Promise.race([stopped, sending]);
       stream.close();
       await sending;
@@ -38,11 +38,11 @@ export function watchHandlers(hub: WatchHub, headers: HeaderFactory, fragmentByt
   };
 }
 
-async function readRequests(stream: WatchStream, call: StreamCall<pb.WatchRequest, pb.WatchResponse>, stopped: Promise<void>): Promise<void> {
+async function readRequests(stream: WatchStream, call: StreamCall<pb.WatchRequest, pb.WatchResponse>): Promise<void> {
   for await (const request of call.requests) {
     // Bounded control responses: a client that sends creates without reading waits here (HTTP/2
     // flow control then holds it back), as etcd's recvLoop blocks on its 128-slot ctrlStream.
-    await Promise.race([stream.controlRoom(), stopped]);
+    await untilOrAborted(stream.controlRoom(), call.ctx.signal);
     if (stream.closed || call.ctx.signal.aborted) return;
     handleRequest(stream, request);
   }
@@ -71,16 +71,39 @@ async function sendResponses(
   call: StreamCall<pb.WatchRequest, pb.WatchResponse>,
   headers: HeaderFactory,
   fragmentBytesMax: number,
-  stopped: Promise<void>,
 ): Promise<void> {
   for (;;) {
     const output = await stream.next();
     if (output === undefined) return;
     for (const message of toPbWatchResponses(output, headers, fragmentBytesMax)) {
-      await Promise.race([call.send(message), stopped]);
+      await untilOrAborted(call.send(message), call.ctx.signal);
       if (call.ctx.signal.aborted) return;
     }
   }
+}
+
+/**
+ * Resolves when `promise` does or the call is aborted, whichever is first. Not
+ * `Promise.race([promise, stopped])`: each race leaves a reaction on the long-lived `stopped`
+ * promise until the stream ends, so a stream would retain memory for every response it ever sent.
+ * Here the abort listener is removed as soon as `promise` settles.
+ */
+export function untilOrAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => resolve();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** A create request as the domain takes it, normalised as etcd's recvLoop does. */

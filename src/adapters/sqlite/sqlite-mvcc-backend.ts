@@ -228,19 +228,31 @@ export class SqliteMvccBackend implements MvccBackend {
     return done;
   }
 
+  /**
+   * A checkpoint that starts after every batch applied before this call: its result covers them.
+   * A checkpoint already in flight may have started before the latest batches (a compaction or a
+   * lease grant takes no revision, so the revision alone cannot tell), so a new one is chained
+   * after it rather than its result reused.
+   */
   durableCheckpoint(): Promise<Revision> {
     if (this.checkpointer === undefined) return Promise.resolve(this.current);
-    this.checkpointing ??= (async () => {
+    const checkpointer = this.checkpointer;
+    const previous = this.checkpointing;
+    const run: Promise<Revision> = (async () => {
+      if (previous !== undefined) await previous.catch(() => undefined);
       // Every transaction committed before the checkpoint starts is in the frames it sees; when it
       // copies all of them it has synced the database file.
       const revision = this.current;
       this.appliedSinceCheckpoint = false;
-      const result = await (this.checkpointer as SqliteCheckpointer).checkpoint('PASSIVE');
+      const result = await checkpointer.checkpoint('PASSIVE');
       if (!result.busy && result.checkpointedFrames === result.logFrames) this.durable = Math.max(this.durable, revision);
       else this.appliedSinceCheckpoint = true;
       return this.durable;
-    })().finally(() => (this.checkpointing = undefined));
-    return this.checkpointing;
+    })().finally(() => {
+      if (this.checkpointing === run) this.checkpointing = undefined;
+    });
+    this.checkpointing = run;
+    return run;
   }
 
   size(): StorageSize {

@@ -48,6 +48,11 @@ export class WatchStream implements WatcherOwner {
   readonly streamId: number;
   private readonly outbox = new Outbox();
   private readonly watchers = new Map<WatchId, Watcher>();
+  /**
+   * Ids of watchers cancelled by compaction. etcd keeps such an id registered until the client
+   * cancels it: a create reusing it is refused as a duplicate, and a cancel of it is answered.
+   */
+  private readonly compactedIds = new Set<WatchId>();
   private nextAutoId: WatchId = 0n;
   private headerRevision: Revision = 0;
   private progressPending = false;
@@ -94,7 +99,10 @@ export class WatchStream implements WatcherOwner {
   /** Cancels a watcher; etcd answers only when it existed. */
   cancel(id: WatchId): void {
     const watcher = this.watchers.get(id);
-    if (watcher === undefined) return;
+    if (watcher === undefined) {
+      if (this.compactedIds.delete(id)) this.emit({ kind: 'canceled', watchId: id, revision: this.host.revision() });
+      return;
+    }
     this.remove(watcher);
     this.emit({ kind: 'canceled', watchId: id, revision: this.host.revision() });
     this.answerPendingProgress();
@@ -140,6 +148,7 @@ export class WatchStream implements WatcherOwner {
     for (const watcher of this.watchers.values()) this.host.unregister(watcher);
     for (const watcher of this.watchers.values()) watcher.state = 'gone';
     this.watchers.clear();
+    this.compactedIds.clear();
     this.ticker?.();
     this.ticker = undefined;
     this.outbox.close();
@@ -165,6 +174,7 @@ export class WatchStream implements WatcherOwner {
   /** The watcher's history is gone: etcd cancels it with compact_revision and header revision 0. */
   compacted(watcher: Watcher, compactRevision: Revision): void {
     this.remove(watcher);
+    this.compactedIds.add(watcher.id);
     this.emit({ kind: 'compacted', watchId: watcher.id, compactRevision });
     this.answerPendingProgress();
   }
@@ -185,15 +195,19 @@ export class WatchStream implements WatcherOwner {
   private refusalOf(request: WatchCreate): string | undefined {
     if (request.startRevision < 0) return CANCEL_REASONS.compacted;
     if (rangeIsEmpty(request.range)) return CANCEL_REASONS.emptyRange;
-    if (request.watchId !== AUTO_WATCH_ID && this.watchers.has(request.watchId)) return CANCEL_REASONS.duplicateId;
+    if (request.watchId !== AUTO_WATCH_ID && this.idInUse(request.watchId)) return CANCEL_REASONS.duplicateId;
     if (this.watchers.size >= this.options.watchersMax) return CANCEL_REASONS.tooManyWatchers;
     return undefined;
   }
 
   /** etcd: the next id from 0 not in use on this stream. */
   private freeId(): WatchId {
-    while (this.watchers.has(this.nextAutoId)) this.nextAutoId++;
+    while (this.idInUse(this.nextAutoId)) this.nextAutoId++;
     return this.nextAutoId++;
+  }
+
+  private idInUse(id: WatchId): boolean {
+    return this.watchers.has(id) || this.compactedIds.has(id);
   }
 
   private remove(watcher: Watcher): void {
