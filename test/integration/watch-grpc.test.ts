@@ -109,14 +109,16 @@ describe('Watch over gRPC against t4 run', () => {
         streams.push(w);
       }
       await Promise.all(Array.from({ length: burst }, (_, i) => clients[i % clients.length]?.put({ key: utf8(`fan/${i % 20}`), value: utf8(String(i)) })));
-      const deadline = Date.now() + 20_000;
+      // A generous bound (the burst is 200,000 deliveries; on a loaded 2-core CI machine it has
+      // taken over 20 s): the test asserts completeness and order, not speed.
+      const deadline = Date.now() + 90_000;
       const counts = (w: WatchStreamClient): Map<bigint, number> => {
         const m = new Map<bigint, number>();
         for (const r of w.responses) if (r.events.length > 0) m.set(r.watchId, (m.get(r.watchId) ?? 0) + r.events.length);
         return m;
       };
       const complete = (): boolean => streams.every((w) => { const m = counts(w); return m.size === 50 && [...m.values()].every((n) => n === burst); });
-      while (!complete() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      while (!complete() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
       let total = 0;
       for (const w of streams) for (const n of counts(w).values()) total += n;
       assert.equal(total, 1000 * burst);

@@ -135,6 +135,9 @@ const isProgress = (r: RecordedResponse): boolean =>
 /** Splits a stream history per watcher (created responses pair with creates in order, as clientv3). */
 function viewsOf(history: StreamHistory): WatcherView[] {
   const views = new Map<bigint, WatcherView>();
+  // Ids cancelled by compaction stay registered until the client cancels them (etcd): that
+  // cancel is answered with a plain canceled response, which is not stray.
+  const compactedIds = new Set<bigint>();
   const all: WatcherView[] = [];
   let nextSpec = 0;
   let logical = 0;
@@ -164,6 +167,7 @@ function viewsOf(history: StreamHistory): WatcherView[] {
       else view?.progress.push({ at, revision: r.revision });
       return;
     }
+    if (view === undefined && r.canceled && r.events.length === 0 && r.compactRevision === 0 && compactedIds.delete(r.watchId)) return;
     if (view === undefined) fail('no stray responses', `${history.name}: response #${at} for unknown watch id ${r.watchId}`);
     const v = view as WatcherView;
     for (const event of r.events) v.events.push({ event, response: logical, at });
@@ -172,6 +176,7 @@ function viewsOf(history: StreamHistory): WatcherView[] {
       v.endedAt = at;
       v.compactRevision = r.compactRevision;
       views.delete(r.watchId);
+      if (r.compactRevision !== 0) compactedIds.add(r.watchId);
     }
   });
   return all;

@@ -31,7 +31,7 @@ import { SeededRandom } from '../../../support/seeded-random.js';
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 const checksum = new Crc32cChecksum();
 const yieldNow = { yield: () => new Promise<void>((r) => setImmediate(r)) };
-const SEEDS = Number(process.env['T4_CRASH_SEEDS'] ?? 1500);
+const SEEDS = Number(process.env['T4_CRASH_SEEDS'] ?? 2000);
 
 /** Applied batches of a store that may lose those after its last durable checkpoint. */
 class CrashableStore {

@@ -35,4 +35,29 @@ describe('watch fan-out', () => {
       validateWatchHistory(r.history(), truth);
     }
   });
+
+  it('many watchers catching up on one prefix share each history read (one read per page, not one per watcher)', async () => {
+    const h = watchHarness();
+    for (let i = 0; i < 10; i++) await h.d.kv.put({ key: b(`shared/${i}`), value: b(String(i)) });
+    let reads = 0;
+    const changesBetween = h.d.backend.changesBetween.bind(h.d.backend);
+    h.d.backend.changesBetween = (...args) => {
+      reads++;
+      return changesBetween(...args);
+    };
+    const recorders: StreamRecorder[] = [];
+    for (let s = 0; s < 20; s++) {
+      const r = h.record(`stream ${s}`);
+      for (let w = 0; w < 10; w++) r.create({ key: 'shared/', end: prefixEndOf('shared/'), startRevision: 2 });
+      recorders.push(r);
+    }
+    for (let round = 0; round < 100 && h.hub.stats().unsynced > 0; round++) await tick();
+    assert.equal(h.hub.stats().unsynced, 0);
+    assert.ok(reads <= 2, `${reads} history reads for 200 watchers`);
+    for (const r of recorders) {
+      r.drain();
+      assert.equal(r.eventLines().length, 100, r.name);
+      validateWatchHistory(r.history(), h.truth());
+    }
+  });
 });

@@ -112,6 +112,23 @@ describe('WatchHub: the protocol', () => {
     validateWatchHistory(r.history(), h.truth());
   });
 
+  it('keeps a compaction-cancelled id registered until the client cancels it, as etcd (duplicate refused, cancel answered)', async () => {
+    const h = watchHarness();
+    for (let i = 0; i < 5; i++) await put(h, 'k', String(i));
+    await h.d.kv.compact(4, false);
+    const r = h.record();
+    assert.equal(r.create({ key: 'k', startRevision: 2, watchId: 3n }), 3n);
+    await settle(h);
+    assert.equal(r.create({ key: 'k', watchId: 3n }), -1n);
+    r.stream.cancel(3n);
+    r.stream.cancel(99n);
+    assert.equal(r.create({ key: 'k', watchId: 3n }), 3n);
+    r.drain();
+    assert.deepEqual(kinds(r.outputs), ['created@6', 'compacted@4', 'refused@6', 'canceled@6', 'created@6']);
+    const canceled = r.outputs[3];
+    assert.ok(canceled?.kind === 'canceled' && canceled.watchId === 3n);
+  });
+
   it('a deletion at exactly the compaction revision is replayed to a watch from it (etcd-io/etcd#18274), in memory and on SQLite', async () => {
     for (const backend of [undefined, new SqliteMvccBackend({ path: ':memory:', synchronous: 'normal' })]) {
       const h = watchHarness({}, backend === undefined ? {} : { backend });
