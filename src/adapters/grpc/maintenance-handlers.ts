@@ -51,7 +51,7 @@ export function maintenanceHandlers({ backend, headers }: MaintenanceDeps): Serv
     },
     Snapshot: async () => {
       throw unimplemented(
-        't4: Snapshot is not supported; copy the data directory of a stopped node (object-store checkpoints are the backup with --s3-bucket)',
+        't4: Snapshot is not supported; copy the data directory of a stopped node',
       );
     },
     MoveLeader: () => {
