@@ -28,10 +28,8 @@ async function startT4() {
     let buf = '';
     child.stdout.on('data', (d) => {
       buf += d;
-      const m = /"address":"([^"]+)".*serving etcd v3 gRPC/.exec(buf) ?? /serving etcd v3 gRPC.*"address":"([^"]+)"/.exec(buf);
-      const a = /"address":"([^"]+)"/.exec(buf);
-      if (buf.includes('serving etcd v3 gRPC') && a) resolve(a[1]);
-      void m;
+      const ready = buf.split('\n').find((line) => line.includes('"msg":"serving etcd v3 gRPC"'));
+      if (ready !== undefined) resolve(JSON.parse(ready).address);
     });
     child.on('exit', (code) => reject(new Error(`t4 exited ${code}`)));
   });
