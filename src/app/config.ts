@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import { DEFAULT_LIMITS } from '../domain/limits.js';
 import { LOG_LEVELS, type LogLevel } from '../adapters/node/pino-logger.js';
+import { S3ConfigError, s3CredentialsFromSettings, type S3ObjectStoreConfig } from '../adapters/s3/s3-config.js';
+import type { GcsObjectStoreConfig } from '../adapters/gcs/gcs-config.js';
 
 /**
  * `t4 run` configuration: each option is a flag and a `T4_*` environment variable; a flag wins
@@ -16,6 +18,21 @@ export interface RunConfig {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
   readonly watchProgressNotifyIntervalMs: number;
+  /** undefined: local durability only (no object store). */
+  readonly objectStore: ObjectStoreSettings | undefined;
+  readonly durability: DurabilitySettings;
+}
+
+export type ObjectStoreSettings = { readonly kind: 's3'; readonly config: S3ObjectStoreConfig } | { readonly kind: 'gcs'; readonly config: GcsObjectStoreConfig };
+
+export interface DurabilitySettings {
+  /** A write is acknowledged only once its batch is in the object store (default true). */
+  readonly walSyncUpload: boolean;
+  readonly segmentMaxBytes: number;
+  readonly segmentMaxAgeMs: number;
+  readonly checkpointIntervalMs: number;
+  /** 0: off. */
+  readonly checkpointEntries: number;
 }
 
 export class ConfigError extends Error {
@@ -72,6 +89,154 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
+/** Where the object store is: shared by `t4 run`, `t4 status` and `t4 gc`. */
+export const OBJECT_STORE_OPTIONS: readonly OptionSpec[] = [
+  { flag: 's3-bucket', env: 'T4_S3_BUCKET', valueName: 'name', defaultText: 'none', description: 'S3 (or MinIO) bucket: makes the object store the durable layer' },
+  { flag: 's3-prefix', env: 'T4_S3_PREFIX', valueName: 'prefix', defaultText: 'none', description: 'key prefix in the bucket (t4 and t4/ are the same)' },
+  { flag: 's3-endpoint', env: 'T4_S3_ENDPOINT', valueName: 'url', defaultText: 'AWS', description: 'S3-compatible endpoint such as MinIO (path-style addressing)' },
+  { flag: 's3-region', env: 'T4_S3_REGION', valueName: 'region', defaultText: 'us-east-1 with --s3-endpoint', description: 'signing region' },
+  { flag: 's3-access-key-id', env: 'T4_S3_ACCESS_KEY_ID', valueName: 'id', defaultText: 'none', description: 'static credentials (with --s3-secret-access-key)' },
+  { flag: 's3-secret-access-key', env: 'T4_S3_SECRET_ACCESS_KEY', valueName: 'secret', defaultText: 'none', description: 'static credentials (prefer the env variable)' },
+  { flag: 's3-session-token', env: 'T4_S3_SESSION_TOKEN', valueName: 'token', defaultText: 'none', description: 'STS session token with static credentials' },
+  { flag: 's3-profile', env: 'T4_S3_PROFILE', valueName: 'name', defaultText: 'none', description: 'a profile of the shared AWS config files' },
+  {
+    flag: 's3-default-credentials',
+    env: 'T4_S3_DEFAULT_CREDENTIALS',
+    valueName: 'bool',
+    defaultText: 'false',
+    description: "use the AWS SDK's default credential chain (env, web identity/IRSA, instance roles); credentials are never picked implicitly",
+  },
+  { flag: 'gcs-bucket', env: 'T4_GCS_BUCKET', valueName: 'name', defaultText: 'none', description: 'Google Cloud Storage bucket (instead of S3)' },
+  { flag: 'gcs-prefix', env: 'T4_GCS_PREFIX', valueName: 'prefix', defaultText: 'none', description: 'object name prefix in the bucket' },
+  { flag: 'gcs-endpoint', env: 'T4_GCS_ENDPOINT', valueName: 'url', defaultText: 'storage.googleapis.com', description: 'emulator or private endpoint (e.g. fake-gcs-server)' },
+  {
+    flag: 'gcs-credentials-file',
+    env: 'T4_GCS_CREDENTIALS_FILE',
+    valueName: 'path',
+    defaultText: 'Application Default Credentials',
+    description: 'service account JSON key file',
+  },
+];
+
+/** How writes reach the object store and how often checkpoints are written (`t4 run` only). */
+export const DURABILITY_OPTIONS: readonly OptionSpec[] = [
+  {
+    flag: 'wal-sync-upload',
+    env: 'T4_WAL_SYNC_UPLOAD',
+    valueName: 'bool',
+    defaultText: 'true',
+    description: 'acknowledge a write only once it is in the object store; false: upload sealed segments in the background',
+  },
+  { flag: 'segment-max-size-mb', env: 'T4_SEGMENT_MAX_SIZE_MB', valueName: 'MiB', defaultText: '50', description: 'WAL segment size at which it is sealed' },
+  {
+    flag: 'segment-max-age-sec',
+    env: 'T4_SEGMENT_MAX_AGE_SEC',
+    valueName: 'seconds',
+    defaultText: '10',
+    description: 'with --wal-sync-upload=false: the longest a write waits for upload (the loss window if the disk is lost)',
+  },
+  { flag: 'checkpoint-interval-min', env: 'T4_CHECKPOINT_INTERVAL_MIN', valueName: 'minutes', defaultText: '15', description: 'minutes between checkpoints (when something was written)' },
+  { flag: 'checkpoint-entries', env: 'T4_CHECKPOINT_ENTRIES', valueName: 'n', defaultText: '0 (off)', description: 'also checkpoint after this many revisions' },
+];
+
+export const ALL_RUN_OPTIONS: readonly OptionSpec[] = [...RUN_OPTIONS, ...OBJECT_STORE_OPTIONS, ...DURABILITY_OPTIONS];
+
+type Raw = (flag: string) => { value: string; source: string } | undefined;
+
+function rawReader(specs: readonly OptionSpec[], flags: Readonly<Record<string, string | undefined>>, env: NodeJS.ProcessEnv): Raw {
+  return (flag) => {
+    const spec = specs.find((o) => o.flag === flag);
+    if (spec === undefined) throw new Error(`unknown option ${flag}`);
+    const fromFlag = flags[flag];
+    if (fromFlag !== undefined) return { value: fromFlag, source: `--${flag}` };
+    const fromEnv = env[spec.env];
+    if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: spec.env };
+    return undefined;
+  };
+}
+
+function bool(raw: { value: string; source: string } | undefined, fallback: boolean): boolean {
+  if (raw === undefined) return fallback;
+  const v = raw.value.trim().toLowerCase();
+  if (['true', '1', 't'].includes(v)) return true;
+  if (['false', '0', 'f'].includes(v)) return false;
+  throw new ConfigError(`${raw.source}: "${raw.value}" must be true or false`);
+}
+
+/** The object store named by flags and environment, or undefined when none is. */
+export function resolveObjectStoreSettings(flags: Readonly<Record<string, string | undefined>>, env: NodeJS.ProcessEnv): ObjectStoreSettings | undefined {
+  const raw = rawReader(OBJECT_STORE_OPTIONS, flags, env);
+  const s3Bucket = raw('s3-bucket');
+  const gcsBucket = raw('gcs-bucket');
+  if (s3Bucket !== undefined && gcsBucket !== undefined) {
+    throw new ConfigError(`${s3Bucket.source} and ${gcsBucket.source} are both set: choose one object store`);
+  }
+  const s3Only = ['s3-prefix', 's3-endpoint', 's3-region', 's3-access-key-id', 's3-secret-access-key', 's3-session-token', 's3-profile', 's3-default-credentials'];
+  const gcsOnly = ['gcs-prefix', 'gcs-endpoint', 'gcs-credentials-file'];
+  // A flag that only means something with a bucket is a mistake without one (environment
+  // variables may be set for other commands and are ignored).
+  const stray = (names: string[], bucket: string): void => {
+    const given = names.find((n) => flags[n] !== undefined);
+    if (given !== undefined) throw new ConfigError(`--${given} needs ${bucket}`);
+  };
+  if (s3Bucket === undefined) stray(s3Only, '--s3-bucket');
+  if (gcsBucket === undefined) stray(gcsOnly, '--gcs-bucket');
+  if (s3Bucket !== undefined) {
+    let credentials;
+    try {
+      credentials = s3CredentialsFromSettings({
+        accessKeyId: raw('s3-access-key-id')?.value,
+        secretAccessKey: raw('s3-secret-access-key')?.value,
+        sessionToken: raw('s3-session-token')?.value,
+        profile: raw('s3-profile')?.value,
+        useDefaultChain: bool(raw('s3-default-credentials'), false),
+      });
+    } catch (error) {
+      if (error instanceof S3ConfigError) throw new ConfigError(error.message);
+      throw error;
+    }
+    const prefix = raw('s3-prefix')?.value;
+    const endpoint = raw('s3-endpoint')?.value;
+    const region = raw('s3-region')?.value;
+    return {
+      kind: 's3',
+      config: { bucket: s3Bucket.value, credentials, ...(prefix === undefined ? {} : { prefix }), ...(endpoint === undefined ? {} : { endpoint }), ...(region === undefined ? {} : { region }) },
+    };
+  }
+  if (gcsBucket !== undefined) {
+    const prefix = raw('gcs-prefix')?.value;
+    const endpoint = raw('gcs-endpoint')?.value;
+    const credentialsFile = raw('gcs-credentials-file')?.value;
+    return {
+      kind: 'gcs',
+      config: {
+        bucket: gcsBucket.value,
+        ...(prefix === undefined ? {} : { prefix }),
+        ...(endpoint === undefined ? {} : { endpoint }),
+        ...(credentialsFile === undefined ? {} : { credentialsFile }),
+      },
+    };
+  }
+  return undefined;
+}
+
+function resolveDurability(flags: Readonly<Record<string, string | undefined>>, env: NodeJS.ProcessEnv, objectStore: boolean): DurabilitySettings {
+  const raw = rawReader(DURABILITY_OPTIONS, flags, env);
+  if (!objectStore) {
+    const given = DURABILITY_OPTIONS.find((o) => flags[o.flag] !== undefined);
+    if (given !== undefined) throw new ConfigError(`--${given.flag} needs an object store (--s3-bucket or --gcs-bucket)`);
+  }
+  const minutes = raw('checkpoint-interval-min');
+  const entries = raw('checkpoint-entries');
+  return {
+    walSyncUpload: bool(raw('wal-sync-upload'), true),
+    segmentMaxBytes: positiveInt(raw('segment-max-size-mb'), 50, 4096) * 1024 * 1024,
+    segmentMaxAgeMs: positiveInt(raw('segment-max-age-sec'), 10, 86_400) * 1000,
+    checkpointIntervalMs: positiveInt(minutes, 15, 7 * 24 * 60) * 60_000,
+    checkpointEntries: entries !== undefined && entries.value.trim() === '0' ? 0 : positiveInt(entries, 0, Number.MAX_SAFE_INTEGER),
+  };
+}
+
 /** `flags` holds only the flags given on the command line, keyed by flag name. */
 export function resolveRunConfig(flags: Readonly<Record<string, string | undefined>>, env: NodeJS.ProcessEnv): RunConfig {
   const raw = (flag: string): { value: string; source: string } | undefined => {
@@ -101,6 +266,8 @@ export function resolveRunConfig(flags: Readonly<Record<string, string | undefin
   const nodeId = raw('node-id');
   if (nodeId !== undefined && nodeId.value.trim() === '') throw new ConfigError(`${nodeId.source}: must not be empty`);
 
+  const objectStore = resolveObjectStoreSettings(flags, env);
+
   return {
     dataDir: dataDir?.value ?? '/var/lib/t4',
     listen: listen.value,
@@ -110,6 +277,8 @@ export function resolveRunConfig(flags: Readonly<Record<string, string | undefin
     maxRequestBytes: positiveInt(raw('max-request-bytes'), DEFAULT_LIMITS.requestBytesMax, 64 * 1024 * 1024),
     maxTxnOps: positiveInt(raw('max-txn-ops'), DEFAULT_LIMITS.txnOpsMax, 1_000_000),
     watchProgressNotifyIntervalMs: progressInterval(raw('watch-progress-notify-interval')),
+    objectStore,
+    durability: resolveDurability(flags, env, objectStore !== undefined),
   };
 }
 

@@ -68,7 +68,12 @@ export function buildContainer(options: ContainerOptions): Container {
       new WritePipeline(
         ctx.container.get<MvccBackend>(TOKENS.MvccBackend),
         ctx.container.get<readonly BatchLog[]>(TOKENS.BatchLogs),
-        { queueRequestsMax: options.limits.writeQueueRequestsMax, batchRequestsMax: options.limits.writeBatchRequestsMax },
+        {
+          queueRequestsMax: options.limits.writeQueueRequestsMax,
+          batchRequestsMax: options.limits.writeBatchRequestsMax,
+          requestTimeoutMs: options.limits.writeRequestTimeoutMs,
+        },
+        ctx.container.get<Timers>(TOKENS.Timers),
         options.logger.child({ component: 'write-pipeline' }),
       ),
   );

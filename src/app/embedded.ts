@@ -12,6 +12,8 @@ import type {
 import type { KeyValue, LeaseId, Revision } from '../domain/mvcc/types.js';
 import type { Logger } from '../ports/logger.js';
 import { T4Node } from './node.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import type { DurabilitySettings } from './config.js';
 import { openWatch, type Watch, type WatchOptions as InternalWatchOptions } from './embedded-watch.js';
 
 /**
@@ -46,7 +48,26 @@ export interface OpenOptions {
   readonly maxTxnOps?: number;
   /** Periodic progress for watches with `progressNotify` (default 10 minutes, as etcd). */
   readonly watchProgressNotifyIntervalMs?: number;
+  /**
+   * The durable layer (an S3ObjectStore, GcsObjectStore, or any ObjectStore): writes reach it
+   * before they are acknowledged (unless `walSyncUpload: false`), checkpoints go there, and an
+   * empty data dir is restored from it.
+   */
+  readonly objectStore?: ObjectStore;
+  readonly durability?: Partial<DurabilitySettings>;
+  /** With `walSyncUpload: false`: how long close() waits for the last segment's upload (default 2 minutes). */
+  readonly closeUploadTimeoutMs?: number;
+  /** How long a write waits for an unavailable object store before `request timed out` (default 7 s). */
+  readonly writeRequestTimeoutMs?: number;
 }
+
+export const DEFAULT_DURABILITY: DurabilitySettings = {
+  walSyncUpload: true,
+  segmentMaxBytes: 50 * 1024 * 1024,
+  segmentMaxAgeMs: 10_000,
+  checkpointIntervalMs: 15 * 60_000,
+  checkpointEntries: 0,
+};
 
 export interface ListOptions {
   /** Keys in [key, end); default: every key with `key` as prefix. */
@@ -175,6 +196,11 @@ export class T4 {
     return this.node.serve({ listen });
   }
 
+  /** Writes a checkpoint to the object store now (and collects garbage after it). Needs `objectStore`. */
+  checkpoint(): Promise<void> {
+    return this.node.checkpoint();
+  }
+
   close(): Promise<void> {
     return this.node.close();
   }
@@ -190,9 +216,20 @@ export async function open(options: OpenOptions): Promise<T4> {
       ...DEFAULT_LIMITS,
       requestBytesMax: options.maxRequestBytes ?? DEFAULT_LIMITS.requestBytesMax,
       txnOpsMax: options.maxTxnOps ?? DEFAULT_LIMITS.txnOpsMax,
+      writeRequestTimeoutMs: options.writeRequestTimeoutMs ?? DEFAULT_LIMITS.writeRequestTimeoutMs,
     },
     logger,
     ...(options.watchProgressNotifyIntervalMs !== undefined ? { watchProgressNotifyIntervalMs: options.watchProgressNotifyIntervalMs } : {}),
+    ...(options.objectStore === undefined
+      ? {}
+      : {
+          objectStore: {
+            store: options.objectStore,
+            description: 'embedded object store',
+            durability: { ...DEFAULT_DURABILITY, ...options.durability },
+            ...(options.closeUploadTimeoutMs === undefined ? {} : { closeUploadTimeoutMs: options.closeUploadTimeoutMs }),
+          },
+        }),
   });
   return T4.create(node);
 }

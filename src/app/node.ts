@@ -30,6 +30,23 @@ import type { Checksum } from '../ports/checksum.js';
 import type { WalFiles } from '../ports/wal-files.js';
 import { buildContainer } from './container.js';
 import { TOKENS } from './tokens.js';
+import { mkdir, rm } from 'node:fs/promises';
+import { SystemClock } from '../adapters/node/system-clock.js';
+import { Crc32cChecksum } from '../adapters/node/crc32c.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import type { Clock } from '../ports/clock.js';
+import type { DurabilitySettings } from './config.js';
+import { SqliteDatabaseRestorer } from '../adapters/sqlite/sqlite-database-restorer.js';
+import { SqliteDatabaseSnapshots } from '../adapters/sqlite/sqlite-database-snapshots.js';
+import type { SqliteMvccBackend } from '../adapters/sqlite/sqlite-mvcc-backend.js';
+import { recoverWithObjectStore, type LocalState } from '../domain/remote/recovery.js';
+import { WalUploadStage } from '../domain/remote/wal-upload-stage.js';
+import { SegmentUploader } from '../domain/remote/segment-uploader.js';
+import { CheckpointWriter } from '../domain/remote/checkpoint-writer.js';
+import { CheckpointScheduler } from '../domain/remote/checkpoint-scheduler.js';
+import { collectGarbage } from '../domain/remote/gc.js';
+import type { RecoveredWal } from '../domain/wal/wal-log.js';
+import { sleep } from '../domain/remote/retry.js';
 
 export interface NodeOptions {
   readonly dataDir: string;
@@ -38,7 +55,32 @@ export interface NodeOptions {
   /** etcd `--watch-progress-notify-interval` in ms (default 10 minutes, as etcd). */
   readonly watchProgressNotifyIntervalMs?: number;
   readonly logger: Logger;
+  /** The durable layer; without it the local WAL is the only durable record. */
+  readonly objectStore?: NodeObjectStoreOptions;
 }
+
+export interface NodeObjectStoreOptions {
+  readonly store: ObjectStore;
+  /** For logs: `s3://bucket/prefix`. */
+  readonly description: string;
+  readonly durability: DurabilitySettings;
+  /** Checkpoint chunk size (tests); default 256 KiB. */
+  readonly checkpointChunkBytes?: number;
+  /** How long close() waits for the last WAL segment to upload (async mode); default 2 minutes. */
+  readonly closeUploadTimeoutMs?: number;
+}
+
+/** The object-store parts of a running node. */
+interface Remote {
+  readonly stage: WalUploadStage;
+  readonly uploader: SegmentUploader | undefined;
+  readonly checkpoints: CheckpointScheduler;
+  readonly writer: CheckpointWriter;
+  readonly closeUploadTimeoutMs: number;
+}
+
+/** The WAL term until clusters exist. */
+const TERM = 1n;
 
 export interface ServeOptions {
   /** host:port; port 0 picks a free one. */
@@ -78,6 +120,7 @@ export class T4Node {
     private readonly lock: DataDirLock,
     container: Container,
     private readonly wal: WalLog,
+    private readonly remote: Remote | undefined,
   ) {
     this.backend = container.get<MvccBackend>(TOKENS.MvccBackend);
     this.pipeline = container.get<WritePipeline>(TOKENS.WritePipeline);
@@ -103,35 +146,135 @@ export class T4Node {
       options.logger.child({ component: 'watch' }),
     );
     this.pipeline.onCommitted((batch) => this.watchHub.publish(batch));
+    if (remote !== undefined) this.pipeline.onCommitted((batch) => remote.checkpoints.committed(batch));
     // A purge cut short by a crash resumes now.
     this.compactor.purge().catch((err: unknown) => options.logger.error({ err }, 'compaction purge failed'));
   }
 
-  /** Locks the data dir, opens the store, recovers and replays the WAL. */
+  /**
+   * Locks the data dir, opens the store, recovers and replays the WAL; with an object store, first
+   * restores or catches up from it (docs/object-storage.md) and uploads what it lacks.
+   */
   static async open(options: NodeOptions): Promise<T4Node> {
     mkdirSync(join(options.dataDir, 'db'), { recursive: true, mode: 0o700 });
     const lock = DataDirLock.acquire(options.dataDir);
     let backend: MvccBackend | undefined;
     try {
-      const container = buildContainer({ dataDir: options.dataDir, limits: options.limits, logger: options.logger });
-      backend = container.get<MvccBackend>(TOKENS.MvccBackend);
-      const files = container.get<WalFiles>(TOKENS.WalFiles);
-      const checksum = container.get<Checksum>(TOKENS.Checksum);
+      const remoteOptions = options.objectStore;
+      const limits = remoteOptions === undefined ? options.limits : { ...options.limits, walSegmentBytesMax: remoteOptions.durability.segmentMaxBytes };
       const walLogger = options.logger.child({ component: 'wal' });
-      const recovered = await recoverWal(files, checksum, walLogger);
-      replayWal(recovered.batches, backend, walLogger);
-      const durable = backend;
-      const wal = await WalLog.start(
-        files,
-        checksum,
-        { segmentBytesMax: options.limits.walSegmentBytesMax, term: 1n },
+      let container!: Container;
+      let recovered!: RecoveredWal;
+      const openLocal = async (): Promise<LocalState> => {
+        container = buildContainer({ dataDir: options.dataDir, limits, logger: options.logger });
+        backend = container.get<MvccBackend>(TOKENS.MvccBackend);
+        recovered = await recoverWal(container.get<WalFiles>(TOKENS.WalFiles), container.get<Checksum>(TOKENS.Checksum), walLogger);
+        replayWal(recovered.batches, backend, walLogger);
+        return { backend, localBatches: recovered.batches };
+      };
+      let remote: Remote | undefined;
+      let uploader: SegmentUploader | undefined;
+      let checkpointNow = false;
+      if (remoteOptions === undefined) {
+        await openLocal();
+      } else {
+        const { store, durability } = remoteOptions;
+        const remoteLogger = options.logger.child({ component: 'object-store' });
+        const restorer = new SqliteDatabaseRestorer(join(options.dataDir, 'db', 't4.sqlite'));
+        const checksum = new Crc32cChecksum();
+        const clock = new SystemClock();
+        const stage = new WalUploadStage(store, checksum, clock, remoteLogger, { term: TERM });
+        const removeLocalWal = async (): Promise<void> => {
+          const files = container.get<WalFiles>(TOKENS.WalFiles);
+          for (const name of await files.list()) await files.remove(name);
+          await files.syncDir();
+          recovered = { batches: [], segments: [] };
+        };
+        const result = await recoverWithObjectStore({
+          store,
+          restorer,
+          checksum,
+          logger: remoteLogger,
+          openLocal,
+          wipeLocal: async (local) => {
+            local.backend.close();
+            await restorer.remove();
+            await removeLocalWal();
+          },
+          resetLocalWal: async (local) => {
+            await local.backend.durableCheckpoint();
+            await removeLocalWal();
+          },
+          uploadMissing: (tail, missing) => stage.resume(tail, missing),
+        });
+        backend = result.local.backend;
+        if (!durability.walSyncUpload) {
+          uploader = new SegmentUploader(
+            () => wal,
+            stage,
+            checksum,
+            clock,
+            remoteLogger,
+            { term: TERM, segmentAgeMaxMs: durability.segmentMaxAgeMs },
+            stage.openRun(),
+            backend.currentRevision(),
+          );
+        }
+        const tempDir = join(options.dataDir, 'checkpoint-tmp');
+        await rm(tempDir, { recursive: true, force: true });
+        await mkdir(tempDir, { recursive: true, mode: 0o700 });
+        const writer = new CheckpointWriter(
+          store,
+          new SqliteDatabaseSnapshots(backend as SqliteMvccBackend, tempDir),
+          checksum,
+          container.get<Clock>(TOKENS.Clock),
+          remoteLogger.child({ task: 'checkpoint' }),
+          { term: TERM, nodeId: options.nodeId, ...(remoteOptions.checkpointChunkBytes === undefined ? {} : { chunkBytes: remoteOptions.checkpointChunkBytes }) },
+        );
+        const checkpoints = new CheckpointScheduler(
+          writer,
+          async () => {
+            await collectGarbage(store, remoteLogger.child({ task: 'gc' }), { keep: 2 });
+          },
+          clock,
+          remoteLogger,
+          { intervalMs: durability.checkpointIntervalMs, entries: durability.checkpointEntries },
+        );
+        remote = { stage, uploader, checkpoints, writer, closeUploadTimeoutMs: remoteOptions.closeUploadTimeoutMs ?? 120_000 };
+        const behind = result.checkpointRevision === undefined ? backend.currentRevision() > 1 : backend.currentRevision() > result.checkpointRevision;
+        options.logger.info(
+          {
+            objectStore: remoteOptions.description,
+            walSyncUpload: durability.walSyncUpload,
+            restoredCheckpoint: result.restored?.revision,
+            remoteBatchesApplied: result.remoteBatchesApplied,
+            uploadedOnStart: result.missing.length,
+            checkpointNow: behind,
+          },
+          'object store recovery complete',
+        );
+        checkpointNow = behind;
+      }
+      const store = backend as MvccBackend;
+      const wal: WalLog = await WalLog.start(
+        container.get<WalFiles>(TOKENS.WalFiles),
+        container.get<Checksum>(TOKENS.Checksum),
+        {
+          segmentBytesMax: limits.walSegmentBytesMax,
+          term: TERM,
+          forceNewSegment: remote !== undefined,
+          ...(uploader === undefined ? {} : { onSealed: (s) => uploader.sealed(s), uploadedRevision: () => uploader.uploadedRevision() }),
+        },
         walLogger,
         recovered,
-        backend.currentRevision(),
-        () => durable.durableCheckpoint(),
+        store.currentRevision(),
+        () => store.durableCheckpoint(),
       );
-      container.bind<readonly BatchLog[]>(TOKENS.BatchLogs).toConstantValue([wal]);
-      const node = new T4Node(options, lock, container, wal);
+      const stages: BatchLog[] = remote === undefined || uploader !== undefined ? [wal] : [wal, remote.stage];
+      container.bind<readonly BatchLog[]>(TOKENS.BatchLogs).toConstantValue(stages);
+      const node = new T4Node(options, lock, container, wal, remote);
+      uploader?.start();
+      remote?.checkpoints.start(checkpointNow);
       options.logger.info(
         { dataDir: options.dataDir, nodeId: options.nodeId, revision: node.backend.currentRevision(), walSegments: wal.segmentNames().length },
         'store opened',
@@ -142,6 +285,17 @@ export class T4Node {
       lock.release();
       throw error;
     }
+  }
+
+  /** Writes a checkpoint now (object store only); resolves when it and its GC are done. */
+  async checkpoint(): Promise<void> {
+    if (this.remote === undefined) throw new Error('checkpoints need an object store');
+    await this.remote.checkpoints.trigger('requested');
+  }
+
+  /** The object store's WAL upload stage (tests). */
+  get walUploads(): number {
+    return this.remote?.stage.uploadCount() ?? 0;
   }
 
   /** Serves the etcd v3 API; resolves with the bound host:port. */
@@ -177,7 +331,21 @@ export class T4Node {
       this.watchHub.close();
       if (this.server !== undefined) await this.server.close(graceMs);
       this.leases.stop();
+      const remote = this.remote;
+      if (remote !== undefined) {
+        await remote.checkpoints.stop();
+        // Sync upload: a batch whose upload is retrying ends now (it stays in the local WAL).
+        if (remote.uploader === undefined) remote.stage.close();
+      }
       await this.pipeline.close();
+      if (remote?.uploader !== undefined) {
+        // Async upload: the last segment goes up before the node stops, unless the store is down too long.
+        const gaveUp = new AbortController();
+        const uploaded = remote.uploader.close().catch((err: unknown) => this.options.logger.error({ err }, 'the last WAL segment was not uploaded'));
+        await Promise.race([uploaded, sleep(new SystemClock(), remote.closeUploadTimeoutMs, gaveUp.signal)]);
+        gaveUp.abort();
+        remote.stage.close();
+      }
       await this.compactor.stop();
       await this.wal.close();
       this.backend.close();

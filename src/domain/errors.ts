@@ -32,6 +32,12 @@ export class TooManyRequestsError extends define('TooManyRequests', 'too many re
 export class ClosedError extends define('Closed', 't4: node is closed') {}
 export class AbortedError extends define('Aborted', 'request was cancelled') {}
 export class InvalidArgumentError extends define('InvalidArgument', 'invalid argument') {}
+/** The write may or may not be applied later (etcd's indeterminate timeout). */
+export class RequestTimedOutError extends define('RequestTimedOut', 'request timed out') {}
+/** The durable layer refuses writes for now; nothing of this request was written. Writes resume by themselves. */
+export class DurableStoreUnavailableError extends define('DurableStoreUnavailable', 't4: object store unavailable; writes resume when it is back') {}
+/** Object-store contents T4 cannot use (a manifest it does not understand, a checkpoint that does not verify). */
+export class RemoteStateError extends define('RemoteState', 't4: object store state is not usable') {}
 
 export type KnownError =
   | EmptyKeyError
@@ -51,6 +57,9 @@ export type KnownError =
   | ClosedError
   | AbortedError
   | InvalidArgumentError
+  | RequestTimedOutError
+  | DurableStoreUnavailableError
+  | RemoteStateError
   | WalCorruptError;
 
 /** The WAL holds a bad frame where only good ones can be (not a torn tail): start-up stops. */

@@ -8,6 +8,8 @@ export interface Limits {
   readonly txnOpsMax: number;
   /** Write requests waiting for the pipeline before new ones are refused. */
   readonly writeQueueRequestsMax: number;
+  /** How long a write waits for a batch held by a durability stage (the object store down) before etcd's `request timed out`. */
+  readonly writeRequestTimeoutMs: number;
   /** Requests evaluated into one batch at most. */
   readonly writeBatchRequestsMax: number;
   /** History rows examined per compaction step, between which writes proceed. */
@@ -35,6 +37,7 @@ export const DEFAULT_LIMITS: Limits = {
   txnOpsMax: 128,
   writeQueueRequestsMax: 10_000,
   writeBatchRequestsMax: 256,
+  writeRequestTimeoutMs: 7_000,
   compactionRowsPerStep: 10_000,
   walSegmentBytesMax: 64 * 1024 * 1024,
   watchStreamEventsQueuedMax: 10_000,

@@ -1,6 +1,6 @@
 // Runs the object-store contract against every adapter: memory, the fault injector (faults off),
-// the instrumented decorator and S3 on MinIO; plus what only some adapters have (seeded faults,
-// counters, S3 prefix normalisation and error mapping against a real server).
+// the instrumented decorator, S3 on MinIO and GCS on fake-gcs-server; plus what only some adapters
+// have (seeded faults, counters, S3/GCS prefix normalisation and error mapping against a real server).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { FaultInjectingObjectStore } from '../../src/adapters/memory/fault-injecting-object-store.js';
@@ -9,6 +9,8 @@ import { InstrumentedConditionalObjectStore } from '../../src/adapters/instrumen
 import { VirtualClock } from '../../src/adapters/memory/virtual-clock.js';
 import { SystemClock } from '../../src/adapters/node/system-clock.js';
 import { S3ObjectStore } from '../../src/adapters/s3/s3-object-store.js';
+import { GcsObjectStore } from '../../src/adapters/gcs/gcs-object-store.js';
+import { AbortedError } from '../../src/domain/errors.js';
 import { listAll, type ObjectVersion } from '../../src/ports/object-store.js';
 import {
   ObjectStoreError,
@@ -18,10 +20,12 @@ import {
 } from '../../src/ports/object-store-errors.js';
 import { SeededRandom } from '../support/seeded-random.js';
 import { findMinio, startMinio, type MinioServer } from '../support/minio.js';
+import { findFakeGcs, startFakeGcs, type FakeGcsServer } from '../support/fake-gcs.js';
 import { describeObjectStoreContract } from './object-store.contract.js';
 
-// First, so that with T4_REQUIRE_EXTERNAL=1 a missing MinIO fails the file before any test runs.
+// First, so that with T4_REQUIRE_EXTERNAL=1 a missing MinIO or fake-gcs-server fails the file before any test runs.
 const minio = await findMinio();
+const fakeGcs = await findFakeGcs();
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const decode = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
@@ -259,5 +263,112 @@ describe('S3ObjectStore on MinIO', { skip: minio.skip }, () => {
     stores.push(down);
     await assert.rejects(down.put('k', text('v')), (e) => e instanceof ObjectStoreUnavailableError && e.outcome === 'not-applied');
     await assert.rejects(down.get('k'), ObjectStoreUnavailableError);
+  });
+});
+
+// ---- GCS on fake-gcs-server ----
+
+describe('GcsObjectStore on fake-gcs-server', { skip: fakeGcs.skip }, () => {
+  const bucket = 't4-contract';
+  let server: FakeGcsServer | undefined;
+  let prefixes = 0;
+  const run = `run-${process.pid}-${Date.now()}`;
+
+  const open = (prefix: string, overrides: Partial<ReturnType<FakeGcsServer['gcsConfig']>> = {}): GcsObjectStore => {
+    if (server === undefined) throw new Error('fake-gcs-server did not start');
+    return new GcsObjectStore({ ...server.gcsConfig(bucket, prefix), ...overrides });
+  };
+
+  before(async () => {
+    server = await startFakeGcs(fakeGcs);
+    await server.createBucket(bucket);
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  describeObjectStoreContract('GcsObjectStore (fake-gcs-server)', () => open(`${run}/contract-${++prefixes}`));
+
+  it('`t4` and `t4/` name the same prefix, and `t4` does not see `t4x/`', async () => {
+    const a = open(`${run}/t4`);
+    const b = open(`${run}/t4/`);
+    const c = open(`${run}/t4x`);
+    await a.put('k', text('from a'));
+    await c.put('k', text('from c'));
+    assert.equal(decode(await b.get('k')), 'from a');
+    const keys: string[] = [];
+    for await (const o of listAll(b, '')) keys.push(o.key);
+    assert.deepEqual(keys, ['k']);
+    const root = open('');
+    assert.equal(decode(await root.get(`${run}/t4/k`)), 'from a');
+  });
+
+  it('versions are generations: decimal strings that change on every write, even of identical bytes', async () => {
+    const store = open(`${run}/generations`);
+    const v1 = await store.putIfAbsent('lock', text('same'));
+    assert.match(v1, /^[1-9][0-9]*$/);
+    const v2 = await store.putIfMatch('lock', text('same'), v1);
+    assert.notEqual(v2, v1, 'unlike an S3 ETag, a GCS generation changes when the same bytes are written again (no ABA)');
+    assert.equal((await store.getWithVersion('lock'))?.version, v2);
+    await assert.rejects(store.putIfMatch('lock', text('late'), v1), (e) => e instanceof PreconditionFailedError && e.reason === 'version-mismatch');
+    // GCS answers 412 for a missing object too; the adapter tells the two apart.
+    await assert.rejects(store.putIfMatch('never-written', text('x'), v2), (e) => e instanceof PreconditionFailedError && e.reason === 'not-found');
+    assert.equal(await store.get('never-written'), undefined);
+  });
+
+  it('a missing bucket is ObjectStoreRequestError (NoSuchBucket) for writes and lists; nothing is created', async () => {
+    const noBucket = open(run, { bucket: 't4-no-such-bucket', maxAttempts: 1 });
+    const noSuchBucket = (e: unknown): boolean => e instanceof ObjectStoreRequestError && e.code === 'NoSuchBucket' && e.httpStatus === 404;
+    await assert.rejects(noBucket.put('k', text('v')), noSuchBucket);
+    await assert.rejects(noBucket.putIfAbsent('k', text('v')), noSuchBucket);
+    await assert.rejects(noBucket.listPage(''), noSuchBucket);
+    const listed = await fetch(`${(server as FakeGcsServer).endpoint}/storage/v1/b/t4-no-such-bucket`);
+    assert.equal(listed.status, 404, 'the adapter must never create a bucket');
+  });
+
+  it(
+    'a missing bucket on get and delete is ObjectStoreRequestError (real GCS only)',
+    {
+      skip:
+        'fake-gcs-server v1.56.1 answers a GET or DELETE of an object in a missing bucket with the same 404 "Not Found" as a missing ' +
+        'object; real GCS says "The specified bucket does not exist." and the adapter maps that to NoSuchBucket (see gcs-errors.ts and ' +
+        'test/unit/adapters/gcs). On the emulator get answers undefined and delete succeeds.',
+    },
+    () => {},
+  );
+
+  it('putIfMatch on a missing bucket is ObjectStoreRequestError, not a precondition failure', async () => {
+    const store = open(`${run}/bucket-check`);
+    const v = await store.putIfAbsent('k', text('v'));
+    const noBucket = open(run, { bucket: 't4-no-such-bucket', maxAttempts: 1 });
+    await assert.rejects(noBucket.putIfMatch('k', text('v'), v), (e) => e instanceof ObjectStoreRequestError && e.code === 'NoSuchBucket');
+  });
+
+  it('a server that is not listening is ObjectStoreUnavailableError (not-applied: connection refused)', async () => {
+    const { freePort } = await import('../support/child-process.js');
+    const port = await freePort();
+    const down = open(run, { endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 });
+    await assert.rejects(down.put('k', text('v')), (e) => e instanceof ObjectStoreUnavailableError && e.outcome === 'not-applied');
+    await assert.rejects(down.putIfAbsent('k', text('v')), (e) => e instanceof ObjectStoreUnavailableError && e.outcome === 'not-applied');
+    await assert.rejects(down.get('k'), (e) => e instanceof ObjectStoreUnavailableError && e.outcome === 'not-applied');
+    await assert.rejects(down.listPage(''), ObjectStoreUnavailableError);
+  });
+
+  it('a signal that fires while a request is in flight rejects with AbortedError', async () => {
+    const store = open(`${run}/abort`);
+    await store.put('big', new Uint8Array(4 << 20).fill(7));
+    const controller = new AbortController();
+    const read = store.get('big', { signal: controller.signal });
+    controller.abort();
+    await assert.rejects(read, AbortedError);
+    const list = store.listPage('', { signal: controller.signal });
+    await assert.rejects(list, AbortedError);
+    assert.equal((await store.get('big'))?.length, 4 << 20);
+  });
+
+  it('errors are only the typed ones (ObjectStoreError or AbortedError)', async () => {
+    const noBucket = open(run, { bucket: 't4-no-such-bucket', maxAttempts: 1 });
+    const results = await Promise.allSettled([noBucket.put('k', text('v')), noBucket.listPage(''), noBucket.putIfMatch('k', text('v'), '1' as ObjectVersion)]);
+    for (const r of results) assert.ok(r.status === 'rejected' && r.reason instanceof ObjectStoreError, String(r.status === 'rejected' ? r.reason : 'fulfilled'));
   });
 });

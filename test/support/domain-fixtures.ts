@@ -15,6 +15,8 @@ import type { LeaseLookup } from '../../src/ports/lease-lookup.js';
 import type { Logger } from '../../src/ports/logger.js';
 import type { MvccBackend } from '../../src/ports/mvcc-backend.js';
 import type { Scheduler } from '../../src/ports/scheduler.js';
+import type { Timers } from '../../src/ports/clock.js';
+import { VirtualClock } from '../../src/adapters/memory/virtual-clock.js';
 
 export interface LogEntry {
   readonly level: 'debug' | 'info' | 'warn' | 'error';
@@ -82,6 +84,7 @@ export interface DomainOptions {
   readonly stages?: readonly BatchLog[];
   readonly limits?: Partial<Limits>;
   readonly scheduler?: Scheduler;
+  readonly timers?: Timers;
 }
 
 export interface Domain {
@@ -105,7 +108,8 @@ export function buildDomain(options: DomainOptions = {}): Domain {
   const pipeline = new WritePipeline(
     backend,
     options.stages ?? [],
-    { queueRequestsMax: limits.writeQueueRequestsMax, batchRequestsMax: limits.writeBatchRequestsMax },
+    { queueRequestsMax: limits.writeQueueRequestsMax, batchRequestsMax: limits.writeBatchRequestsMax, requestTimeoutMs: limits.writeRequestTimeoutMs },
+    options.timers ?? new VirtualClock(),
     logger.child({ component: 'write-pipeline' }),
   );
   const compactor = new Compactor(backend, scheduler, limits.compactionRowsPerStep, logger.child({ component: 'compactor' }));

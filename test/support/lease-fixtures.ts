@@ -77,7 +77,8 @@ export function buildLeaseDomain(options: LeaseDomainOptions = {}): LeaseDomain 
   const pipeline = new WritePipeline(
     backend,
     options.stages ?? [],
-    { queueRequestsMax: limits.writeQueueRequestsMax, batchRequestsMax: limits.writeBatchRequestsMax },
+    { queueRequestsMax: limits.writeQueueRequestsMax, batchRequestsMax: limits.writeBatchRequestsMax, requestTimeoutMs: limits.writeRequestTimeoutMs },
+    clock,
     logger.child({ component: 'write-pipeline' }),
   );
   const batches: CommittedBatch[] = [];

@@ -28,6 +28,9 @@ const TABLE: Record<KnownError['kind'], GrpcErrorSpec | ((e: KnownError) => Grpc
   Closed: (e) => ({ code: status.UNAVAILABLE, message: e.message }),
   Aborted: { code: status.CANCELLED, message: 'context canceled' },
   InvalidArgument: (e) => ({ code: status.INVALID_ARGUMENT, message: e.message }),
+  RequestTimedOut: { code: status.UNAVAILABLE, message: 'etcdserver: request timed out' },
+  DurableStoreUnavailable: (e) => ({ code: status.UNAVAILABLE, message: e.message }),
+  RemoteState: (e) => ({ code: status.FAILED_PRECONDITION, message: e.message }),
   WalCorrupt: (e) => ({ code: status.DATA_LOSS, message: e.message }),
 };
 

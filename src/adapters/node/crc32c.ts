@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Checksum } from '../../ports/checksum.js';
 
 /** CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), slicing-by-8 in plain JavaScript. */
@@ -43,5 +44,9 @@ export function crc32c(data: Uint8Array, initial = 0): number {
 export class Crc32cChecksum implements Checksum {
   crc32c(data: Uint8Array): number {
     return crc32c(data);
+  }
+
+  sha256Hex(data: Uint8Array): string {
+    return createHash('sha256').update(data).digest('hex');
   }
 }

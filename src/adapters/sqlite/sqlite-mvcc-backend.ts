@@ -268,6 +268,23 @@ export class SqliteMvccBackend implements MvccBackend {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
+  /**
+   * Copies the database to a new file at `path` with SQLite's online backup, page by page, on this
+   * connection: pages that batches applied between steps change are written to the copy too (SQLite
+   * does this for writes through the source connection), so the copy is consistent at its completion.
+   * `step` is called after each step and returns how many pages the next one copies. Rejects when
+   * the store is closed before the copy completes (the partial file is removed).
+   */
+  async backupTo(path: string, step: (progress: { totalPages: number; remainingPages: number }) => number): Promise<void> {
+    if (this.closed) throw new Error('cannot copy a closed store');
+    try {
+      await this.db.backup(path, { progress: step });
+    } catch (error) {
+      if (this.closed) throw new Error('the store was closed before its copy completed', { cause: error });
+      throw error;
+    }
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -1,9 +1,14 @@
 #!/usr/bin/env node
+// T4 pins its AWS SDK version; the SDK's notice that future releases need Node 22 is not actionable
+// by operators and would break the JSON log stream on stderr.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 import { Command, Option } from 'commander';
 import { PinoLogger } from '../../adapters/node/pino-logger.js';
 import { DEFAULT_LIMITS } from '../../domain/limits.js';
-import { ConfigError, RUN_OPTIONS, resolveRunConfig } from '../config.js';
-import { T4Node } from '../node.js';
+import { ALL_RUN_OPTIONS, ConfigError, OBJECT_STORE_OPTIONS, type OptionSpec, resolveRunConfig } from '../config.js';
+import { T4Node, type NodeObjectStoreOptions } from '../node.js';
+import { createObjectStore, describeObjectStore } from '../object-store-factory.js';
+import { gcCommand, statusCommand } from './maintenance.js';
 
 /** Exit codes: 0 clean stop, 1 failure at run time, 2 bad flags or configuration. */
 const EXIT_FAILURE = 1;
@@ -20,9 +25,28 @@ async function run(flags: Record<string, string | undefined>): Promise<void> {
     }
     throw error;
   }
+  let objectStore: NodeObjectStoreOptions | undefined;
+  try {
+    if (config.objectStore !== undefined) {
+      objectStore = { store: createObjectStore(config.objectStore), description: describeObjectStore(config.objectStore), durability: config.durability };
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`t4 run: ${error.message}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    throw error;
+  }
   const logger = PinoLogger.create(config.logLevel);
   logger.info(
-    { dataDir: config.dataDir, listen: config.listen, nodeId: config.nodeId, mode: 'single-node', durability: 'local-only' },
+    {
+      dataDir: config.dataDir,
+      listen: config.listen,
+      nodeId: config.nodeId,
+      mode: 'single-node',
+      durability: objectStore === undefined ? 'local-only' : config.durability.walSyncUpload ? 'object-store-sync' : 'object-store-async',
+      objectStore: objectStore?.description ?? 'disabled',
+    },
     'starting t4',
   );
   let node: T4Node;
@@ -33,6 +57,7 @@ async function run(flags: Record<string, string | undefined>): Promise<void> {
       limits: { ...DEFAULT_LIMITS, requestBytesMax: config.maxRequestBytes, txnOpsMax: config.maxTxnOps },
       logger,
       watchProgressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
+      ...(objectStore === undefined ? {} : { objectStore }),
     });
     await node.serve({ listen: config.listen, advertiseClientUrl: config.advertiseClientUrl });
   } catch (error) {
@@ -67,18 +92,38 @@ const program = new Command('t4')
   .showHelpAfterError()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE));
 
-const runCommand = program.command('run').description('run a T4 node serving the etcd v3 gRPC API');
-for (const o of RUN_OPTIONS) {
-  runCommand.addOption(new Option(`--${o.flag} <${o.valueName}>`, `${o.description} (env ${o.env}; default ${o.defaultText})`));
+function addOptions(command: Command, specs: readonly OptionSpec[]): void {
+  for (const o of specs) command.addOption(new Option(`--${o.flag} <${o.valueName}>`, `${o.description} (env ${o.env}; default ${o.defaultText})`));
 }
-runCommand.action(async (opts: Record<string, string | undefined>) => {
-  // commander camel-cases flag names; map back to the flag names config.ts uses.
+
+/** commander camel-cases flag names; map back to the flag names config.ts uses. */
+function flagsOf(specs: readonly OptionSpec[], opts: Record<string, string | undefined>): Record<string, string | undefined> {
   const flags: Record<string, string | undefined> = {};
-  for (const o of RUN_OPTIONS) {
-    const camel = o.flag.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase());
-    flags[o.flag] = opts[camel];
-  }
-  await run(flags);
+  for (const o of specs) flags[o.flag] = opts[o.flag.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase())];
+  return flags;
+}
+
+const runCommand = program.command('run').description('run a T4 node serving the etcd v3 gRPC API');
+addOptions(runCommand, ALL_RUN_OPTIONS);
+runCommand.action(async (opts: Record<string, string | undefined>) => {
+  await run(flagsOf(ALL_RUN_OPTIONS, opts));
+});
+
+const LOG_LEVEL_OPTION: OptionSpec = { flag: 'log-level', env: 'T4_LOG_LEVEL', valueName: 'level', defaultText: 'warn', description: 'log level' };
+
+const statusCmd = program.command('status').description("print the object store prefix's state: latest checkpoint, checkpoints, chunks, WAL");
+addOptions(statusCmd, [...OBJECT_STORE_OPTIONS, LOG_LEVEL_OPTION]);
+statusCmd.option('--json', 'print JSON');
+statusCmd.action(async (opts: Record<string, string | undefined>) => {
+  process.exitCode = await statusCommand(flagsOf([...OBJECT_STORE_OPTIONS, LOG_LEVEL_OPTION], opts), opts['json'] !== undefined);
+});
+
+const gcCmd = program.command('gc').description('delete checkpoints beyond the newest N, the chunks only they used, and WAL segments they cover');
+addOptions(gcCmd, [...OBJECT_STORE_OPTIONS, LOG_LEVEL_OPTION]);
+gcCmd.option('--keep <n>', 'checkpoints to keep (at least 1)', '3');
+gcCmd.option('--dry-run', 'only print what would be deleted');
+gcCmd.action(async (opts: Record<string, string | undefined>) => {
+  process.exitCode = await gcCommand(flagsOf([...OBJECT_STORE_OPTIONS, LOG_LEVEL_OPTION], opts), String(opts['keep']), opts['dryRun'] !== undefined);
 });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -22,6 +22,18 @@ import { encodeBatchFrame, encodeSegmentHeader } from './wal-codec.js';
 export interface WalLogOptions {
   readonly segmentBytesMax: number;
   readonly term: bigint;
+  /** Start a new segment even when the newest one has room (with an object store: new batches go to a segment of their own). */
+  readonly forceNewSegment?: boolean;
+  /** Called with every segment sealed by rotation, in order (the background uploader queues it). */
+  readonly onSealed?: (segment: SealedSegment) => void;
+  /** The revision up to which sealed segments are in the object store (default: all). Segments past it are kept. */
+  readonly uploadedRevision?: () => Revision;
+}
+
+export interface SealedSegment {
+  readonly name: string;
+  readonly firstRevision: Revision;
+  readonly lastRevision: Revision;
 }
 
 interface Sealed {
@@ -121,7 +133,10 @@ export class WalLog implements BatchLog {
         // lost synced WAL bytes. Nothing is missing from the store; the log restarts after it.
         logger.error({ segment: newest.name, walRevision: newestLast, storeRevision }, 'the WAL is behind the database: synced WAL data was lost');
       }
-      const file = newestLast === storeRevision ? await files.openAppend(newest.name) : undefined;
+      // forceNewSegment: new batches get a segment of their own, unless the newest one holds no
+      // batch that took a revision (its name is the one a new segment would get).
+      const continuable = options.forceNewSegment !== true || newest.firstRevision === storeRevision + 1;
+      const file = newestLast === storeRevision && continuable ? await files.openAppend(newest.name) : undefined;
       if (file !== undefined && file.size() < options.segmentBytesMax) {
         active = file;
         activeFirst = newest.firstRevision;
@@ -137,7 +152,48 @@ export class WalLog implements BatchLog {
     return wal;
   }
 
-  async append(batch: CommittedBatch): Promise<void> {
+  /** Appends and rotations run one at a time, in call order. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(op);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  append(batch: CommittedBatch): Promise<void> {
+    return this.serial(() => this.appendNow(batch));
+  }
+
+  /**
+   * For the background uploader (async mode): seals the active segment when it holds a batch that
+   * took a revision (the next segment then starts after it) and returns it; otherwise returns the
+   * active segment's name and bytes so far (revision-less batches only, or nothing), unsealed.
+   */
+  sealActive(): Promise<{ sealed: SealedSegment } | { active: { firstRevision: Revision; lastRevision: Revision | undefined; bytes: Uint8Array } }> {
+    return this.serial(async () => {
+      const last = this.activeLast;
+      if (last !== undefined && last + 1 > this.activeFirst) {
+        const sealed = { name: this.active.name, firstRevision: this.activeFirst, lastRevision: last };
+        await this.rotate(last + 1, false);
+        return { sealed };
+      }
+      const bytes = last === undefined ? new Uint8Array(0) : await this.files.read(this.active.name);
+      return { active: { firstRevision: this.activeFirst, lastRevision: last, bytes } };
+    });
+  }
+
+  /** The bytes of a segment on disk (header and frames). */
+  readSegment(name: string): Promise<Uint8Array> {
+    return this.files.read(name);
+  }
+
+  /** Deletes sealed segments now covered by durable and uploaded state. */
+  release(): Promise<void> {
+    return this.serial(() => this.releaseCovered());
+  }
+
+  private async appendNow(batch: CommittedBatch): Promise<void> {
     assert(!this.closed, 'append on a closed WAL');
     assert(this.activeLast === undefined || batch.fromRevision === this.activeLast, 'WAL batches are contiguous');
     const frame = encodeBatchFrame(batch, this.options.term, this.checksum);
@@ -154,14 +210,18 @@ export class WalLog implements BatchLog {
     return [...this.sealed.map((s) => s.name), this.active.name];
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.active.close();
+  close(): Promise<void> {
+    return this.serial(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      await this.active.close();
+    });
   }
 
-  private async rotate(firstRevision: Revision): Promise<void> {
-    this.sealed.push({ name: this.active.name, lastRevision: this.activeLast ?? this.activeFirst - 1 });
+  private async rotate(firstRevision: Revision, notify = true): Promise<void> {
+    const sealed = { name: this.active.name, firstRevision: this.activeFirst, lastRevision: this.activeLast ?? this.activeFirst - 1 };
+    this.sealed.push(sealed);
+    if (notify) this.options.onSealed?.(sealed);
     await this.active.close();
     this.active = await createSegment(this.files, this.checksum, this.options.term, firstRevision);
     this.activeFirst = firstRevision;
@@ -173,7 +233,7 @@ export class WalLog implements BatchLog {
   /** Deletes sealed segments whose every batch the store holds durably. */
   private async releaseCovered(): Promise<void> {
     if (this.sealed.length === 0) return;
-    const durable = await this.durableRevision();
+    const durable = Math.min(await this.durableRevision(), this.options.uploadedRevision?.() ?? Number.POSITIVE_INFINITY);
     let removed = 0;
     while (this.sealed.length > 0 && (this.sealed[0] as Sealed).lastRevision <= durable) {
       const s = this.sealed.shift() as Sealed;

@@ -1,5 +1,6 @@
 import { assert } from '../assert.js';
-import { AbortedError, ClosedError, T4Error, TooManyRequestsError } from '../errors.js';
+import { AbortedError, ClosedError, RequestTimedOutError, T4Error, TooManyRequestsError } from '../errors.js';
+import type { Timers } from '../../ports/clock.js';
 import type { BatchLog } from '../../ports/batch-log.js';
 import type { Logger } from '../../ports/logger.js';
 import type { MvccBackend } from '../../ports/mvcc-backend.js';
@@ -20,10 +21,17 @@ import type { Change, CommittedBatch, LeaseChange, Revision } from '../mvcc/type
  * A bug while evaluating (an invariant broken) fails that batch only: nothing reached a stage.
  * A stage or apply failure fails every request of that batch and closes the pipeline: the
  * durable record may now be ahead of memory, so only a restart (replay) can continue safely.
+ *
+ * A stage that waits (the object store is down and its upload retries) holds the batch, which will
+ * still be applied when the stage lets it through. After `requestTimeoutMs` the batch's callers and
+ * every queued request get etcd's indeterminate `request timed out` (the write may still happen),
+ * and while a stage reports itself unavailable new requests are refused at once.
  */
 export interface WritePipelineOptions {
   readonly queueRequestsMax: number;
   readonly batchRequestsMax: number;
+  /** How long a caller waits for a batch held by a stage before `request timed out` (etcd: 7 s by default). */
+  readonly requestTimeoutMs: number;
 }
 
 type CommittedListener = (batch: CommittedBatch) => void;
@@ -48,6 +56,7 @@ export class WritePipeline {
     private readonly backend: MvccBackend,
     private readonly stages: readonly BatchLog[],
     private readonly options: WritePipelineOptions,
+    private readonly timers: Timers,
     private readonly logger: Logger,
   ) {}
 
@@ -64,6 +73,10 @@ export class WritePipeline {
     if (this.failure !== undefined) return Promise.reject(new ClosedError(`t4: write path failed: ${this.failure.message}`));
     if (this.closed) return Promise.reject(new ClosedError());
     if (signal?.aborted) return Promise.reject(new AbortedError());
+    for (const stage of this.stages) {
+      const unavailable = stage.unavailable?.();
+      if (unavailable !== undefined) return Promise.reject(unavailable);
+    }
     if (this.queue.length >= this.options.queueRequestsMax) return Promise.reject(new TooManyRequestsError());
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run, signal, resolve: resolve as (v: unknown) => void, reject });
@@ -142,16 +155,38 @@ export class WritePipeline {
         batch.toRevision === fromRevision + new Set(changes.map((c) => c.main)).size,
         'revisions in a batch are contiguous',
       );
+      const cancelWatchdog = this.watchdog(accepted.map((a) => a.job));
       try {
         for (const stage of this.stages) await stage.append(batch);
         this.backend.apply(batch);
       } catch (error) {
+        cancelWatchdog();
         this.fail(error, accepted.map((a) => a.job));
         return;
       }
+      cancelWatchdog();
       for (const listener of this.listeners) listener(batch);
     }
     for (const { job, value } of accepted) job.resolve(value);
+  }
+
+  /**
+   * While a batch is held by a stage: after each `requestTimeoutMs`, its callers and the requests
+   * queued behind it get `request timed out`. Rejecting a settled promise again does nothing.
+   */
+  private watchdog(jobs: readonly Job[]): () => void {
+    let cancel = (): void => {};
+    const arm = (): void => {
+      cancel = this.timers.after(this.options.requestTimeoutMs, () => {
+        const queued = this.queue.splice(0);
+        this.logger.warn({ batchRequests: jobs.length, queuedRequests: queued.length }, 'a write batch is waiting for a durability stage; its requests timed out');
+        for (const job of jobs) job.reject(new RequestTimedOutError('etcdserver: request timed out'));
+        for (const job of queued) job.reject(new RequestTimedOutError('etcdserver: request timed out'));
+        arm();
+      });
+    };
+    arm();
+    return () => cancel();
   }
 
   private rejectBatch(error: unknown, jobs: readonly Job[]): void {

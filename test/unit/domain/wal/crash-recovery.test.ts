@@ -27,6 +27,7 @@ import type { BatchLog } from '../../../../src/ports/batch-log.js';
 import type { Logger } from '../../../../src/ports/logger.js';
 import type { WalFile, WalFiles } from '../../../../src/ports/wal-files.js';
 import { SeededRandom } from '../../../support/seeded-random.js';
+import { VirtualClock } from '../../../../src/adapters/memory/virtual-clock.js';
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 const checksum = new Crc32cChecksum();
@@ -84,7 +85,7 @@ async function openNode(files: WalFiles, store: CrashableStore, segmentBytesMax:
     store.backend.durableCheckpoint(),
   );
   const log = new RecordingLog(wal);
-  const pipeline = new WritePipeline(store.backend, [log], { queueRequestsMax: 1000, batchRequestsMax: 16 }, silent);
+  const pipeline = new WritePipeline(store.backend, [log], { queueRequestsMax: 1000, batchRequestsMax: 16, requestTimeoutMs: 7_000 }, new VirtualClock(), silent);
   const compactor = new Compactor(store.backend, yieldNow, 100, silent);
   const kv = new KvService(store.backend, pipeline, compactor, { leaseExists: () => false }, DEFAULT_LIMITS);
   return { kv, pipeline, wal, log };

@@ -6,6 +6,7 @@ import type { CommittedBatch } from '../../../../src/domain/mvcc/types.js';
 import type { WriteTxn } from '../../../../src/domain/mvcc/write-txn.js';
 import { WritePipeline } from '../../../../src/domain/write/write-pipeline.js';
 import type { BatchLog } from '../../../../src/ports/batch-log.js';
+import { VirtualClock } from '../../../../src/adapters/memory/virtual-clock.js';
 import { b, buildDomain, cmp, putOp, rejectsWith, TestLogger, tick, txn } from '../../../support/domain-fixtures.js';
 
 interface Harness {
@@ -21,7 +22,8 @@ function harness(options: { queueRequestsMax?: number; batchRequestsMax?: number
   const pipeline = new WritePipeline(
     backend,
     options.stages ?? [],
-    { queueRequestsMax: options.queueRequestsMax ?? 100, batchRequestsMax: options.batchRequestsMax ?? 100 },
+    { queueRequestsMax: options.queueRequestsMax ?? 100, batchRequestsMax: options.batchRequestsMax ?? 100, requestTimeoutMs: 7_000 },
+    new VirtualClock(),
     logger,
   );
   const batches: CommittedBatch[] = [];
