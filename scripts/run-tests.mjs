@@ -4,8 +4,16 @@
 // "tests: N passed, N failed, N skipped" and exits non-zero on any failure.
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
-import { readdirSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, statSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+// Test certificates (test/support/certs.ts) are generated once per run, in this directory.
+if (process.env.T4_TEST_CERTS_DIR === undefined) {
+  const certsDir = mkdtempSync(join(tmpdir(), 't4-test-certs-'));
+  process.env.T4_TEST_CERTS_DIR = certsDir;
+  process.on('exit', () => rmSync(certsDir, { recursive: true, force: true }));
+}
 
 const args = process.argv.slice(2);
 const only = args.find((a) => a === '--unit' || a === '--integration');
