@@ -55,6 +55,8 @@ export interface OpenOptions {
    */
   readonly objectStore?: ObjectStore;
   readonly durability?: Partial<DurabilitySettings>;
+  /** How long open() waits for an unreachable object store (default 5 minutes). */
+  readonly objectStoreStartupTimeoutMs?: number;
   /** With `walSyncUpload: false`: how long close() waits for the last segment's upload (default 2 minutes). */
   readonly closeUploadTimeoutMs?: number;
   /** How long a write waits for an unavailable object store before `request timed out` (default 7 s). */
@@ -228,6 +230,7 @@ export async function open(options: OpenOptions): Promise<T4> {
             description: 'embedded object store',
             durability: { ...DEFAULT_DURABILITY, ...options.durability },
             ...(options.closeUploadTimeoutMs === undefined ? {} : { closeUploadTimeoutMs: options.closeUploadTimeoutMs }),
+            ...(options.objectStoreStartupTimeoutMs === undefined ? {} : { startupTimeoutMs: options.objectStoreStartupTimeoutMs }),
           },
         }),
   });

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as rpc from '../adapters/grpc/gen/etcd/api/etcdserverpb/rpc_pb.js';
 import { Health } from '../adapters/grpc/gen/grpc/health/v1/health_pb.js';
-import { GrpcServer } from '../adapters/grpc/grpc-server.js';
+import { GrpcServer, type ServerTls } from '../adapters/grpc/grpc-server.js';
 import { HeaderFactory } from '../adapters/grpc/header.js';
 import { healthHandlers } from '../adapters/grpc/health-handlers.js';
 import { kvHandlers } from '../adapters/grpc/kv-handlers.js';
@@ -31,6 +31,7 @@ import type { WalFiles } from '../ports/wal-files.js';
 import { buildContainer } from './container.js';
 import { TOKENS } from './tokens.js';
 import { mkdir, rm } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { SystemClock } from '../adapters/node/system-clock.js';
 import { Crc32cChecksum } from '../adapters/node/crc32c.js';
 import type { ObjectStore } from '../ports/object-store.js';
@@ -47,6 +48,7 @@ import { CheckpointScheduler } from '../domain/remote/checkpoint-scheduler.js';
 import { collectGarbage } from '../domain/remote/gc.js';
 import type { RecoveredWal } from '../domain/wal/wal-log.js';
 import { sleep } from '../domain/remote/retry.js';
+import { ObjectStoreUnavailableError } from '../ports/object-store-errors.js';
 
 export interface NodeOptions {
   readonly dataDir: string;
@@ -66,6 +68,8 @@ export interface NodeObjectStoreOptions {
   readonly durability: DurabilitySettings;
   /** Checkpoint chunk size (tests); default 256 KiB. */
   readonly checkpointChunkBytes?: number;
+  /** How long start-up waits for an unreachable object store before it fails; default 5 minutes. */
+  readonly startupTimeoutMs?: number;
   /** How long close() waits for the last WAL segment to upload (async mode); default 2 minutes. */
   readonly closeUploadTimeoutMs?: number;
 }
@@ -86,6 +90,8 @@ export interface ServeOptions {
   /** host:port; port 0 picks a free one. */
   readonly listen: string;
   readonly advertiseClientUrl?: string;
+  /** TLS on the port (mutual when `clientCa` is set); plaintext when absent. */
+  readonly tls?: ServerTls;
   readonly keepaliveTimeMs?: number;
   readonly keepaliveTimeoutMs?: number;
 }
@@ -182,7 +188,8 @@ export class T4Node {
         const remoteLogger = options.logger.child({ component: 'object-store' });
         const restorer = new SqliteDatabaseRestorer(join(options.dataDir, 'db', 't4.sqlite'));
         const checksum = new Crc32cChecksum();
-        const clock = new SystemClock();
+        // Referenced timers: an upload retrying until the store is back must keep the process alive.
+        const clock = new SystemClock({ keepAlive: true });
         const stage = new WalUploadStage(store, checksum, clock, remoteLogger, { term: TERM });
         const removeLocalWal = async (): Promise<void> => {
           const files = container.get<WalFiles>(TOKENS.WalFiles);
@@ -190,7 +197,7 @@ export class T4Node {
           await files.syncDir();
           recovered = { batches: [], segments: [] };
         };
-        const result = await recoverWithObjectStore({
+        const recover = () => recoverWithObjectStore({
           store,
           restorer,
           checksum,
@@ -207,13 +214,30 @@ export class T4Node {
           },
           uploadMissing: (tail, missing) => stage.resume(tail, missing),
         });
+        // An object store that is not reachable yet (it starts after T4, a network blip) is waited
+        // for, up to startupTimeoutMs; anything else stops start-up.
+        const startupDeadline = clock.monotonicMs() + (remoteOptions.startupTimeoutMs ?? 300_000);
+        let result;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            result = await recover();
+            break;
+          } catch (error) {
+            if (!(error instanceof ObjectStoreUnavailableError) || clock.monotonicMs() >= startupDeadline) throw error;
+            backend?.close();
+            backend = undefined;
+            remoteLogger.warn({ err: error, attempt }, 'object store unavailable at start-up; retrying');
+            // A referenced timer: nothing else keeps the process alive while start-up waits.
+            await delay(Math.min(500 * attempt, 5_000));
+          }
+        }
         backend = result.local.backend;
         if (!durability.walSyncUpload) {
           uploader = new SegmentUploader(
             () => wal,
             stage,
             checksum,
-            clock,
+            container.get<Timers>(TOKENS.Timers),
             remoteLogger,
             { term: TERM, segmentAgeMaxMs: durability.segmentMaxAgeMs },
             stage.openRun(),
@@ -236,7 +260,7 @@ export class T4Node {
           async () => {
             await collectGarbage(store, remoteLogger.child({ task: 'gc' }), { keep: 2 });
           },
-          clock,
+          container.get<Timers>(TOKENS.Timers),
           remoteLogger,
           { intervalMs: durability.checkpointIntervalMs, entries: durability.checkpointEntries },
         );
@@ -317,10 +341,12 @@ export class T4Node {
     server.register(rpc.Lease, leaseHandlers(this.leases, headers));
     server.register(rpc.Auth, authStubHandlers(this.backend, headers));
     server.register(Health, healthHandlers(() => server.serviceNames(), () => this.closing === undefined));
-    const address = await server.listen(options.listen);
+    const address = await server.listen(options.listen, options.tls);
     this.server = server;
-    clientUrls = [options.advertiseClientUrl ?? `http://${address.replace(/^0\.0\.0\.0:|^\[::\]:/, '127.0.0.1:')}`];
-    logger.info({ address, advertiseClientUrls: clientUrls }, 'serving etcd v3 gRPC');
+    const scheme = options.tls === undefined ? 'http' : 'https';
+    clientUrls = [options.advertiseClientUrl ?? `${scheme}://${address.replace(/^0\.0\.0\.0:|^\[::\]:/, '127.0.0.1:')}`];
+    const tls = options.tls === undefined ? 'off' : options.tls.clientCa === undefined ? 'server-only' : 'mutual';
+    logger.info({ address, advertiseClientUrls: clientUrls, tls }, 'serving etcd v3 gRPC');
     return address;
   }
 

@@ -178,10 +178,16 @@ describe('node with an object store', () => {
     await t4.put('up', '1');
     await t4.close();
     store.setFaults({ unavailableRate: 1 });
-    const offline = await openWith(dir, store, { durability: { walSyncUpload: false, segmentMaxAgeMs: 60_000 } }).catch((e: unknown) => e);
-    // Start-up needs the store; with it down the node does not start (it never serves stale state).
+    const offline = await openWith(dir, store, { durability: { walSyncUpload: false, segmentMaxAgeMs: 60_000 }, objectStoreStartupTimeoutMs: 300 }).catch((e: unknown) => e);
+    // Start-up needs the store: it waits for it (here 300 ms), then fails; it never serves unreconciled state.
     assert.ok(offline instanceof Error, `start-up with the store down: ${String(offline)}`);
     store.setFaults({});
+    // A store that comes back while start-up waits is fine.
+    store.setFaults({ unavailableRate: 1 });
+    const waiting = openWith(dir, store, { durability: { walSyncUpload: false, segmentMaxAgeMs: 60_000 } });
+    await new Promise((r) => setTimeout(r, 200));
+    store.setFaults({});
+    await (await waiting).close();
     const local = await openWith(dir, store, { durability: { walSyncUpload: false, segmentMaxAgeMs: 60_000 }, closeUploadTimeoutMs: 300 });
     const acked = new Map<string, number>();
     for (let i = 0; i < 10; i++) acked.set(`local${i}`, (await local.put(`local${i}`, 'v')).revision);
