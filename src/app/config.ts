@@ -1,8 +1,13 @@
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { createSecureContext } from 'node:tls';
+import { TLS_CIPHERS, TLS_MIN_VERSION, type ServerTls } from '../adapters/grpc/grpc-server.js';
 import { DEFAULT_LIMITS } from '../domain/limits.js';
 import { LOG_LEVELS, type LogLevel } from '../adapters/node/pino-logger.js';
 import { S3ConfigError, s3CredentialsFromSettings, type S3ObjectStoreConfig } from '../adapters/s3/s3-config.js';
 import type { GcsObjectStoreConfig } from '../adapters/gcs/gcs-config.js';
+import { EncryptionConfigError, parseKeyIdValue, type KeyringSettings } from '../adapters/encryption/encryption-key.js';
 
 /**
  * `t4 run` configuration: each option is a flag and a `T4_*` environment variable; a flag wins
@@ -21,9 +26,32 @@ export interface RunConfig {
   /** undefined: local durability only (no object store). */
   readonly objectStore: ObjectStoreSettings | undefined;
   readonly durability: DurabilitySettings;
+  /** undefined: plaintext on the client port. */
+  readonly clientTls: ClientTlsFiles | undefined;
+  /** `--auth-enabled`: serve the etcd Auth API and enforce it once AuthEnable is called. */
+  readonly authEnabled: boolean;
+  /** `--token-ttl`: simple-token lifetime after last use, in seconds. */
+  readonly tokenTtlSeconds: number;
 }
 
-export type ObjectStoreSettings = { readonly kind: 's3'; readonly config: S3ObjectStoreConfig } | { readonly kind: 'gcs'; readonly config: GcsObjectStoreConfig };
+/** A file named by an option, with the flag or variable that named it (for messages). */
+export interface ConfiguredFile {
+  readonly path: string;
+  readonly source: string;
+}
+
+/** `--client-tls-*`: the files are read once, at start, by `loadClientTls`. */
+export interface ClientTlsFiles {
+  readonly cert: ConfiguredFile;
+  readonly key: ConfiguredFile;
+  /** Set: mutual TLS (clients need a certificate signed by this CA). */
+  readonly ca: ConfiguredFile | undefined;
+}
+
+export type ObjectStoreSettings = ({ readonly kind: 's3'; readonly config: S3ObjectStoreConfig } | { readonly kind: 'gcs'; readonly config: GcsObjectStoreConfig }) & {
+  /** Client-side encryption keys; undefined: object bodies are stored as written. */
+  readonly encryption: KeyringSettings | undefined;
+};
 
 export interface DurabilitySettings {
   /** A write is acknowledged only once its batch is in the object store (default true). */
@@ -46,7 +74,12 @@ export interface OptionSpec {
   readonly valueName: string;
   readonly description: string;
   readonly defaultText: string;
+  /** May be given more than once: values arrive joined by REPEATED_SEPARATOR (the env variable: comma-separated). */
+  readonly repeatable?: boolean;
 }
+
+/** How the CLI joins the values of a repeatable flag. */
+export const REPEATED_SEPARATOR = '\u0000';
 
 export const RUN_OPTIONS: readonly OptionSpec[] = [
   { flag: 'data-dir', env: 'T4_DATA_DIR', valueName: 'path', defaultText: '/var/lib/t4', description: 'directory for the database, WAL and lock' },
@@ -87,6 +120,23 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     defaultText: '10m',
     description: 'period of progress notifications to progress_notify watchers (Go duration: 10m, 5s, 100ms; at least 100ms, as etcd)',
   },
+  { flag: 'client-tls-cert', env: 'T4_CLIENT_TLS_CERT', valueName: 'path', defaultText: 'none (plaintext)', description: 'PEM certificate chain for TLS on the gRPC port (with --client-tls-key)' },
+  { flag: 'client-tls-key', env: 'T4_CLIENT_TLS_KEY', valueName: 'path', defaultText: 'none', description: 'PEM private key of --client-tls-cert' },
+  {
+    flag: 'auth-enabled',
+    env: 'T4_AUTH_ENABLED',
+    valueName: 'bool',
+    defaultText: 'false',
+    description: 'serve the etcd Auth API (users, roles, tokens); checks start once `etcdctl auth enable` succeeds',
+  },
+  { flag: 'token-ttl', env: 'T4_TOKEN_TTL', valueName: 'seconds', defaultText: '300', description: 'auth token lifetime after its last use (sliding)' },
+  {
+    flag: 'client-tls-ca',
+    env: 'T4_CLIENT_TLS_CA',
+    valueName: 'path',
+    defaultText: 'none (server-only TLS)',
+    description: 'PEM CA bundle: turns on mutual TLS, clients without a certificate signed by it are refused',
+  },
 ];
 
 /** Where the object store is: shared by `t4 run`, `t4 status` and `t4 gc`. */
@@ -98,6 +148,7 @@ export const OBJECT_STORE_OPTIONS: readonly OptionSpec[] = [
   { flag: 's3-access-key-id', env: 'T4_S3_ACCESS_KEY_ID', valueName: 'id', defaultText: 'none', description: 'static credentials (with --s3-secret-access-key)' },
   { flag: 's3-secret-access-key', env: 'T4_S3_SECRET_ACCESS_KEY', valueName: 'secret', defaultText: 'none', description: 'static credentials (prefer the env variable)' },
   { flag: 's3-session-token', env: 'T4_S3_SESSION_TOKEN', valueName: 'token', defaultText: 'none', description: 'STS session token with static credentials' },
+  { flag: 's3-ca-bundle', env: 'T4_S3_CA_BUNDLE', valueName: 'path', defaultText: 'system trust store', description: 'PEM CA bundle: the only CAs trusted for the https S3 endpoint' },
   { flag: 's3-profile', env: 'T4_S3_PROFILE', valueName: 'name', defaultText: 'none', description: 'a profile of the shared AWS config files' },
   {
     flag: 's3-default-credentials',
@@ -105,6 +156,37 @@ export const OBJECT_STORE_OPTIONS: readonly OptionSpec[] = [
     valueName: 'bool',
     defaultText: 'false',
     description: "use the AWS SDK's default credential chain (env, web identity/IRSA, instance roles); credentials are never picked implicitly",
+  },
+  {
+    flag: 'object-store-encryption-key-file',
+    env: 'T4_OBJECT_STORE_ENCRYPTION_KEY_FILE',
+    valueName: 'path',
+    defaultText: 'none (bodies stored as written)',
+    description: 'encrypt every object body (AES-256-GCM) with this 32-byte key: raw, 64 hex characters or base64',
+  },
+  {
+    flag: 'object-store-encryption-key-env',
+    env: 'T4_OBJECT_STORE_ENCRYPTION_KEY_ENV',
+    valueName: 'name',
+    defaultText: 'none',
+    description: 'the name of an environment variable holding the key (the file wins when both are set)',
+  },
+  { flag: 'object-store-encryption-key-id', env: 'T4_OBJECT_STORE_ENCRYPTION_KEY_ID', valueName: 'id', defaultText: '0', description: 'key id (0..255) written in the envelope of new objects' },
+  {
+    flag: 'object-store-encryption-old-key-file',
+    env: 'T4_OBJECT_STORE_ENCRYPTION_OLD_KEY_FILE',
+    valueName: 'id:path',
+    defaultText: 'none',
+    description: 'an older key that only decrypts (key rotation); repeatable; env: comma-separated',
+    repeatable: true,
+  },
+  {
+    flag: 'object-store-encryption-old-key-env',
+    env: 'T4_OBJECT_STORE_ENCRYPTION_OLD_KEY_ENV',
+    valueName: 'id:name',
+    defaultText: 'none',
+    description: 'an older key in the named environment variable; repeatable; env: comma-separated',
+    repeatable: true,
   },
   { flag: 'gcs-bucket', env: 'T4_GCS_BUCKET', valueName: 'name', defaultText: 'none', description: 'Google Cloud Storage bucket (instead of S3)' },
   { flag: 'gcs-prefix', env: 'T4_GCS_PREFIX', valueName: 'prefix', defaultText: 'none', description: 'object name prefix in the bucket' },
@@ -163,6 +245,43 @@ function bool(raw: { value: string; source: string } | undefined, fallback: bool
   throw new ConfigError(`${raw.source}: "${raw.value}" must be true or false`);
 }
 
+const ENCRYPTION_FLAGS = [
+  'object-store-encryption-key-file',
+  'object-store-encryption-key-env',
+  'object-store-encryption-key-id',
+  'object-store-encryption-old-key-file',
+  'object-store-encryption-old-key-env',
+];
+
+/** The keyring the encryption flags describe (keys are read later, by loadKeyring). */
+function encryptionSettings(raw: Raw): KeyringSettings | undefined {
+  const file = raw('object-store-encryption-key-file');
+  const envName = raw('object-store-encryption-key-env');
+  const id = raw('object-store-encryption-key-id');
+  const list = (flag: string): { id: number; value: string }[] => {
+    const r = raw(flag);
+    if (r === undefined) return [];
+    const separator = r.source.startsWith('--') ? REPEATED_SEPARATOR : ',';
+    try {
+      return r.value.split(separator).filter((v) => v.trim() !== '').map((v) => parseKeyIdValue(r.source, v.trim()));
+    } catch (error) {
+      if (error instanceof EncryptionConfigError) throw new ConfigError(error.message);
+      throw error;
+    }
+  };
+  const oldKeys = [
+    ...list('object-store-encryption-old-key-file').map((k) => ({ id: k.id, file: k.value })),
+    ...list('object-store-encryption-old-key-env').map((k) => ({ id: k.id, env: k.value })),
+  ];
+  if (file === undefined && envName === undefined && id === undefined && oldKeys.length === 0) return undefined;
+  let keyId: number | undefined;
+  if (id !== undefined) {
+    keyId = Number(id.value);
+    if (!/^\d{1,3}$/.test(id.value.trim()) || keyId > 255) throw new ConfigError(`${id.source}: "${id.value}" must be a key id from 0 to 255`);
+  }
+  return { file: file?.value, env: envName?.value, id: keyId, oldKeys };
+}
+
 /** The object store named by flags and environment, or undefined when none is. */
 export function resolveObjectStoreSettings(flags: Readonly<Record<string, string | undefined>>, env: NodeJS.ProcessEnv): ObjectStoreSettings | undefined {
   const raw = rawReader(OBJECT_STORE_OPTIONS, flags, env);
@@ -171,7 +290,7 @@ export function resolveObjectStoreSettings(flags: Readonly<Record<string, string
   if (s3Bucket !== undefined && gcsBucket !== undefined) {
     throw new ConfigError(`${s3Bucket.source} and ${gcsBucket.source} are both set: choose one object store`);
   }
-  const s3Only = ['s3-prefix', 's3-endpoint', 's3-region', 's3-access-key-id', 's3-secret-access-key', 's3-session-token', 's3-profile', 's3-default-credentials'];
+  const s3Only = ['s3-prefix', 's3-endpoint', 's3-region', 's3-access-key-id', 's3-secret-access-key', 's3-session-token', 's3-ca-bundle', 's3-profile', 's3-default-credentials'];
   const gcsOnly = ['gcs-prefix', 'gcs-endpoint', 'gcs-credentials-file'];
   // A flag that only means something with a bucket is a mistake without one (environment
   // variables may be set for other commands and are ignored).
@@ -181,6 +300,8 @@ export function resolveObjectStoreSettings(flags: Readonly<Record<string, string
   };
   if (s3Bucket === undefined) stray(s3Only, '--s3-bucket');
   if (gcsBucket === undefined) stray(gcsOnly, '--gcs-bucket');
+  if (s3Bucket === undefined && gcsBucket === undefined) stray(ENCRYPTION_FLAGS, '--s3-bucket or --gcs-bucket');
+  const encryption = encryptionSettings(raw);
   if (s3Bucket !== undefined) {
     let credentials;
     try {
@@ -198,9 +319,18 @@ export function resolveObjectStoreSettings(flags: Readonly<Record<string, string
     const prefix = raw('s3-prefix')?.value;
     const endpoint = raw('s3-endpoint')?.value;
     const region = raw('s3-region')?.value;
+    const caBundle = raw('s3-ca-bundle')?.value;
     return {
       kind: 's3',
-      config: { bucket: s3Bucket.value, credentials, ...(prefix === undefined ? {} : { prefix }), ...(endpoint === undefined ? {} : { endpoint }), ...(region === undefined ? {} : { region }) },
+      encryption,
+      config: {
+        bucket: s3Bucket.value,
+        credentials,
+        ...(prefix === undefined ? {} : { prefix }),
+        ...(endpoint === undefined ? {} : { endpoint }),
+        ...(region === undefined ? {} : { region }),
+        ...(caBundle === undefined ? {} : { caBundle }),
+      },
     };
   }
   if (gcsBucket !== undefined) {
@@ -209,6 +339,7 @@ export function resolveObjectStoreSettings(flags: Readonly<Record<string, string
     const credentialsFile = raw('gcs-credentials-file')?.value;
     return {
       kind: 'gcs',
+      encryption,
       config: {
         bucket: gcsBucket.value,
         ...(prefix === undefined ? {} : { prefix }),
@@ -279,7 +410,89 @@ export function resolveRunConfig(flags: Readonly<Record<string, string | undefin
     watchProgressNotifyIntervalMs: progressInterval(raw('watch-progress-notify-interval')),
     objectStore,
     durability: resolveDurability(flags, env, objectStore !== undefined),
+    clientTls: resolveClientTls(raw),
+    authEnabled: bool(raw('auth-enabled'), false),
+    tokenTtlSeconds: positiveInt(raw('token-ttl'), 300, 365 * 24 * 3600),
   };
+}
+
+/** Certificate and key go together; a CA (mutual TLS) needs both. */
+function resolveClientTls(raw: (flag: string) => { value: string; source: string } | undefined): ClientTlsFiles | undefined {
+  const file = (flag: string): ConfiguredFile | undefined => {
+    const r = raw(flag);
+    if (r === undefined) return undefined;
+    if (r.value.trim() === '') throw new ConfigError(`${r.source}: must not be empty`);
+    return { path: r.value, source: r.source };
+  };
+  const cert = file('client-tls-cert');
+  const key = file('client-tls-key');
+  const ca = file('client-tls-ca');
+  if (cert === undefined && key === undefined) {
+    if (ca !== undefined) throw new ConfigError(`${ca.source} needs --client-tls-cert and --client-tls-key (mutual TLS is TLS plus client certificates)`);
+    return undefined;
+  }
+  if (key === undefined) throw new ConfigError(`${(cert as ConfiguredFile).source} needs --client-tls-key (T4_CLIENT_TLS_KEY), the certificate's private key`);
+  if (cert === undefined) throw new ConfigError(`${key.source} needs --client-tls-cert (T4_CLIENT_TLS_CERT), the certificate of this key`);
+  return { cert, key, ca };
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+function readConfiguredFile(file: ConfiguredFile): Buffer {
+  try {
+    return readFileSync(file.path);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : error instanceof Error ? error.message : String(error);
+    throw new ConfigError(`${file.source}: cannot read ${file.path}: ${reason}`);
+  }
+}
+
+/** Every certificate in a PEM file; a ConfigError naming the file when there is none or one is damaged. */
+function pemCertificates(file: ConfiguredFile, pem: Buffer): X509Certificate[] {
+  const blocks = pem.toString('latin1').match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) throw new ConfigError(`${file.source}: ${file.path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch (error) {
+      throw new ConfigError(`${file.source}: certificate ${i + 1} in ${file.path} is not a valid certificate (${error instanceof Error ? error.message : String(error)})`);
+    }
+  });
+}
+
+function pemPrivateKey(file: ConfiguredFile, pem: Buffer): KeyObject {
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem.toString('latin1'))) {
+    throw new ConfigError(`${file.source}: ${file.path} holds no PEM private key (-----BEGIN ... PRIVATE KEY-----)`);
+  }
+  try {
+    return createPrivateKey(pem);
+  } catch (error) {
+    throw new ConfigError(`${file.source}: ${file.path} is not a usable private key (${error instanceof Error ? error.message : String(error)}); encrypted keys are not supported`);
+  }
+}
+
+/**
+ * Reads and checks the client TLS files, once: at start (a restart reloads them). A missing or
+ * unreadable file, one that is not PEM, or a key that does not belong to the certificate is a
+ * ConfigError naming the file.
+ */
+export function loadClientTls(files: ClientTlsFiles): ServerTls {
+  const cert = readConfiguredFile(files.cert);
+  const key = readConfiguredFile(files.key);
+  const clientCa = files.ca === undefined ? undefined : readConfiguredFile(files.ca);
+  const leaf = pemCertificates(files.cert, cert)[0] as X509Certificate;
+  const privateKey = pemPrivateKey(files.key, key);
+  if (!leaf.checkPrivateKey(privateKey)) {
+    throw new ConfigError(`${files.key.source}: the key in ${files.key.path} does not match the certificate in ${files.cert.path} (${files.cert.source})`);
+  }
+  if (files.ca !== undefined && clientCa !== undefined) pemCertificates(files.ca, clientCa);
+  // What the listener will do with them: OpenSSL refusals (a key too weak for its security level) stop start-up here.
+  try {
+    createSecureContext({ cert, key, ...(clientCa === undefined ? {} : { ca: clientCa }), minVersion: TLS_MIN_VERSION, ciphers: TLS_CIPHERS });
+  } catch (error) {
+    throw new ConfigError(`${files.cert.source}: ${files.cert.path} with ${files.key.path} is refused by TLS (${error instanceof Error ? error.message : String(error)})`);
+  }
+  return { cert, key, clientCa };
 }
 
 export function parseHostPort(value: string, source: string): { host: string; port: number } {

@@ -22,11 +22,29 @@ import { Crc32cChecksum } from '../adapters/node/crc32c.js';
 import type { Checksum } from '../ports/checksum.js';
 import type { WalFiles } from '../ports/wal-files.js';
 import { TOKENS } from './tokens.js';
+import { AuthService } from '../domain/auth/auth-service.js';
+import type { PasswordHasher } from '../ports/password-hasher.js';
+import { DEFAULT_SCRYPT_COST, ScryptPasswordHasher, type ScryptCost } from '../adapters/node/scrypt-password-hasher.js';
+
+/** The auth subsystem (`--auth-enabled`, `--token-ttl`). */
+export interface AuthSettings {
+  /** Serve the Auth API and enforce it once enabled; off: Auth answers as a server without auth. */
+  readonly enabled: boolean;
+  readonly tokenTtlSeconds: number;
+  /** scrypt cost for new password hashes (tests lower it). */
+  readonly scryptCost?: ScryptCost;
+}
+
+export const DEFAULT_AUTH_SETTINGS: AuthSettings = { enabled: false, tokenTtlSeconds: 300 };
+
+/** Simple tokens held at most (least recently used dropped first). */
+const AUTH_TOKENS_MAX = 100_000;
 
 export interface ContainerOptions {
   readonly dataDir: string;
   readonly limits: Limits;
   readonly logger: Logger;
+  readonly auth?: AuthSettings;
 }
 
 /**
@@ -94,6 +112,20 @@ export function buildContainer(options: ContainerOptions): Container {
         ctx.container.get<Compactor>(TOKENS.Compactor),
         ctx.container.get<LeaseLookup>(TOKENS.LeaseLookup),
         options.limits,
+      ),
+  );
+  const auth = options.auth ?? DEFAULT_AUTH_SETTINGS;
+  c.bind<PasswordHasher>(TOKENS.PasswordHasher).toConstantValue(new ScryptPasswordHasher(auth.scryptCost ?? DEFAULT_SCRYPT_COST));
+  c.bind<AuthService>(TOKENS.AuthService).toDynamicValue(
+    (ctx) =>
+      new AuthService(
+        ctx.container.get<MvccBackend>(TOKENS.MvccBackend),
+        ctx.container.get<WritePipeline>(TOKENS.WritePipeline),
+        ctx.container.get<PasswordHasher>(TOKENS.PasswordHasher),
+        ctx.container.get<Clock>(TOKENS.Clock),
+        ctx.container.get<Random>(TOKENS.Random),
+        { tokenTtlMs: auth.tokenTtlSeconds * 1000, tokensMax: AUTH_TOKENS_MAX },
+        options.logger.child({ component: 'auth' }),
       ),
   );
   return c;

@@ -49,6 +49,11 @@ export interface OpenOptions {
   /** Periodic progress for watches with `progressNotify` (default 10 minutes, as etcd). */
   readonly watchProgressNotifyIntervalMs?: number;
   /**
+   * The etcd Auth API on `serve()` (as `t4 run --auth-enabled --token-ttl`). It governs gRPC
+   * clients only: the methods of this object are in-process calls and bypass auth (and TLS).
+   */
+  readonly auth?: { readonly enabled: boolean; readonly tokenTtlSeconds?: number };
+  /**
    * The durable layer (an S3ObjectStore, GcsObjectStore, or any ObjectStore): writes reach it
    * before they are acknowledged (unless `walSyncUpload: false`), checkpoints go there, and an
    * empty data dir is restored from it.
@@ -222,6 +227,7 @@ export async function open(options: OpenOptions): Promise<T4> {
     },
     logger,
     ...(options.watchProgressNotifyIntervalMs !== undefined ? { watchProgressNotifyIntervalMs: options.watchProgressNotifyIntervalMs } : {}),
+    ...(options.auth === undefined ? {} : { auth: { enabled: options.auth.enabled, tokenTtlSeconds: options.auth.tokenTtlSeconds ?? 300 } }),
     ...(options.objectStore === undefined
       ? {}
       : {

@@ -28,7 +28,9 @@ import { replayWal } from '../domain/wal/replay.js';
 import type { BatchLog } from '../ports/batch-log.js';
 import type { Checksum } from '../ports/checksum.js';
 import type { WalFiles } from '../ports/wal-files.js';
-import { buildContainer } from './container.js';
+import { buildContainer, type AuthSettings } from './container.js';
+import { authHandlers } from '../adapters/grpc/auth-handlers.js';
+import type { AuthService } from '../domain/auth/auth-service.js';
 import { TOKENS } from './tokens.js';
 import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -59,6 +61,8 @@ export interface NodeOptions {
   readonly logger: Logger;
   /** The durable layer; without it the local WAL is the only durable record. */
   readonly objectStore?: NodeObjectStoreOptions;
+  /** The auth subsystem (default: off, as `--auth-enabled=false`). */
+  readonly auth?: AuthSettings;
 }
 
 export interface NodeObjectStoreOptions {
@@ -68,6 +72,8 @@ export interface NodeObjectStoreOptions {
   readonly durability: DurabilitySettings;
   /** Checkpoint chunk size (tests); default 256 KiB. */
   readonly checkpointChunkBytes?: number;
+  /** Checks the prefix before anything is written (encryption matches); run inside start-up's wait for the store. */
+  readonly preflight?: () => Promise<void>;
   /** How long start-up waits for an unreachable object store before it fails; default 5 minutes. */
   readonly startupTimeoutMs?: number;
   /** How long close() waits for the last WAL segment to upload (async mode); default 2 minutes. */
@@ -112,6 +118,8 @@ function idFrom(text: string): bigint {
 export class T4Node {
   readonly kv: KvService;
   readonly leases: LeaseService;
+  /** Users, roles, tokens and checks; served and enforced over gRPC only with `auth.enabled`. */
+  readonly auth: AuthService;
   readonly watchHub: WatchHub;
   readonly backend: MvccBackend;
   readonly memberId: bigint;
@@ -131,6 +139,7 @@ export class T4Node {
     this.backend = container.get<MvccBackend>(TOKENS.MvccBackend);
     this.pipeline = container.get<WritePipeline>(TOKENS.WritePipeline);
     this.kv = container.get<KvService>(TOKENS.KvService);
+    this.auth = container.get<AuthService>(TOKENS.AuthService);
     // Every stored lease gets its full TTL back from now, as etcd (no checkpointed remaining TTL).
     this.leases = container.get<LeaseService>(TOKENS.LeaseService);
     this.leases.start();
@@ -172,7 +181,7 @@ export class T4Node {
       let container!: Container;
       let recovered!: RecoveredWal;
       const openLocal = async (): Promise<LocalState> => {
-        container = buildContainer({ dataDir: options.dataDir, limits, logger: options.logger });
+        container = buildContainer({ dataDir: options.dataDir, limits, logger: options.logger, ...(options.auth === undefined ? {} : { auth: options.auth }) });
         backend = container.get<MvccBackend>(TOKENS.MvccBackend);
         recovered = await recoverWal(container.get<WalFiles>(TOKENS.WalFiles), container.get<Checksum>(TOKENS.Checksum), walLogger);
         replayWal(recovered.batches, backend, walLogger);
@@ -220,6 +229,7 @@ export class T4Node {
         let result;
         for (let attempt = 1; ; attempt++) {
           try {
+            await remoteOptions.preflight?.();
             result = await recover();
             break;
           } catch (error) {
@@ -334,12 +344,20 @@ export class T4Node {
     });
     const headers = new HeaderFactory(this.clusterId, this.memberId, () => 1n);
     let clientUrls: string[] = [];
-    server.register(rpc.KV, kvHandlers(this.kv, headers, this.options.limits.requestBytesMax));
-    server.register(rpc.Maintenance, maintenanceHandlers({ backend: this.backend, headers }));
-    server.register(rpc.Cluster, clusterHandlers({ backend: this.backend, headers, name: this.options.nodeId, clientUrls: () => clientUrls }));
-    server.register(rpc.Watch, watchHandlers(this.watchHub, headers, this.options.limits.requestBytesMax + WATCH_RESPONSE_OVERHEAD_BYTES));
-    server.register(rpc.Lease, leaseHandlers(this.leases, headers));
-    server.register(rpc.Auth, authStubHandlers(this.backend, headers));
+    // Without --auth-enabled nothing is checked and Auth answers as a server without auth.
+    const auth = this.options.auth?.enabled === true ? this.auth : undefined;
+    if (auth === undefined && this.auth.state().enabled) {
+      logger.warn({}, 'the stored auth state is enabled but --auth-enabled is off: requests are not checked');
+    }
+    server.register(rpc.KV, kvHandlers(this.kv, headers, this.options.limits.requestBytesMax, auth));
+    server.register(rpc.Maintenance, maintenanceHandlers({ backend: this.backend, headers, ...(auth === undefined ? {} : { auth }) }));
+    server.register(
+      rpc.Cluster,
+      clusterHandlers({ backend: this.backend, headers, name: this.options.nodeId, clientUrls: () => clientUrls, ...(auth === undefined ? {} : { auth }) }),
+    );
+    server.register(rpc.Watch, watchHandlers(this.watchHub, headers, this.options.limits.requestBytesMax + WATCH_RESPONSE_OVERHEAD_BYTES, auth));
+    server.register(rpc.Lease, leaseHandlers(this.leases, headers, auth));
+    server.register(rpc.Auth, auth === undefined ? authStubHandlers(this.backend, headers) : authHandlers(auth, this.backend, headers));
     server.register(Health, healthHandlers(() => server.serviceNames(), () => this.closing === undefined));
     const address = await server.listen(options.listen, options.tls);
     this.server = server;

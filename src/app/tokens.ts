@@ -15,4 +15,6 @@ export const TOKENS = {
   WritePipeline: Symbol.for('t4.WritePipeline'),
   Compactor: Symbol.for('t4.Compactor'),
   KvService: Symbol.for('t4.KvService'),
+  PasswordHasher: Symbol.for('t4.PasswordHasher'),
+  AuthService: Symbol.for('t4.AuthService'),
 } as const;

@@ -39,7 +39,47 @@ export class DurableStoreUnavailableError extends define('DurableStoreUnavailabl
 /** Object-store contents T4 cannot use (a manifest it does not understand, a checkpoint that does not verify). */
 export class RemoteStateError extends define('RemoteState', 't4: object store state is not usable') {}
 
+// Auth (etcd server/auth/store.go and api/v3rpc/rpctypes/error.go).
+export class AuthNotEnabledError extends define('AuthNotEnabled', 'authentication is not enabled') {}
+/** T4's switch for the auth subsystem (--auth-enabled) is off. */
+export class AuthSubsystemOffError extends define('AuthSubsystemOff', 't4: the auth API is off; start t4 with --auth-enabled (T4_AUTH_ENABLED=true) to use it') {}
+export class AuthFailedError extends define('AuthFailed', 'authentication failed, invalid user ID or password') {}
+export class InvalidAuthTokenError extends define('InvalidAuthToken', 'invalid auth token') {}
+export class PermissionDeniedError extends define('PermissionDenied', 'permission denied') {}
+export class UserEmptyError extends define('UserEmpty', 'user name is empty') {}
+export class UserAlreadyExistsError extends define('UserAlreadyExists', 'user name already exists') {}
+export class UserNotFoundError extends define('UserNotFound', 'user name not found') {}
+export class RoleEmptyError extends define('RoleEmpty', 'role name is empty') {}
+export class RoleAlreadyExistsError extends define('RoleAlreadyExists', 'role name already exists') {}
+export class RoleNotFoundError extends define('RoleNotFound', 'role name not found') {}
+export class RoleNotGrantedError extends define('RoleNotGranted', 'role is not granted to the user') {}
+export class PermissionNotGrantedError extends define('PermissionNotGranted', 'permission is not granted to the role') {}
+export class PermissionNotGivenError extends define('PermissionNotGiven', 'permission not given') {}
+export class RootUserNotExistError extends define('RootUserNotExist', 'root user does not exist') {}
+export class RootRoleNotExistError extends define('RootRoleNotExist', 'root user does not have root role') {}
+export class InvalidAuthMgmtError extends define('InvalidAuthMgmt', 'invalid auth management') {}
+
+export type AuthError =
+  | AuthNotEnabledError
+  | AuthSubsystemOffError
+  | AuthFailedError
+  | InvalidAuthTokenError
+  | PermissionDeniedError
+  | UserEmptyError
+  | UserAlreadyExistsError
+  | UserNotFoundError
+  | RoleEmptyError
+  | RoleAlreadyExistsError
+  | RoleNotFoundError
+  | RoleNotGrantedError
+  | PermissionNotGrantedError
+  | PermissionNotGivenError
+  | RootUserNotExistError
+  | RootRoleNotExistError
+  | InvalidAuthMgmtError;
+
 export type KnownError =
+  | AuthError
   | EmptyKeyError
   | KeyNotFoundError
   | ValueProvidedError

@@ -1,4 +1,5 @@
 import type { KeyRange } from '../domain/mvcc/key-range.js';
+import type { AuthState } from '../domain/auth/types.js';
 import type { Change, CommittedBatch, KeyValue, LeaseId, Revision } from '../domain/mvcc/types.js';
 
 /**
@@ -45,6 +46,9 @@ export interface StorageSize {
  *    in between. `purgeStep` returns true when no purge is pending (also after a restart in the
  *    middle of one: progress is persisted).
  *  - `currentRevision()` is the revision of the last applied batch (the WAL replays from there).
+ *  - a batch's `authState` replaces the stored auth state in the same transaction (idempotent);
+ *    `authState()` returns the last one applied, or undefined if none ever was. It is never
+ *    visible through the KV reads.
  *  - lease grants and revokes in a batch are applied idempotently (a grant of a known id replaces
  *    its TTL; a revoke of an unknown id does nothing), so replay may apply them again.
  */
@@ -56,6 +60,8 @@ export interface MvccBackend extends MvccReader {
    * Serves watch catch-up; the caller has checked `afterRevision + 1 >= compactRevision()`.
    */
   changesBetween(afterRevision: Revision, toRevision: Revision, limit: number): Change[];
+  /** The auth state last applied (undefined: never set, i.e. the initial state). */
+  authState(): AuthState | undefined;
   /** Every lease granted and not revoked. */
   leases(): StoredLease[];
   /** Keys currently attached to the lease, in key order. */

@@ -104,3 +104,37 @@ export class ObjectStoreRequestError extends ObjectStoreError {
 }
 
 export type KnownObjectStoreError = PreconditionFailedError | ObjectStoreUnavailableError | ObjectStoreRequestError;
+
+/**
+ * Why an object read through the encryption decorator (src/adapters/encryption, format in
+ * docs/object-storage.md "Encryption at rest") could not be decrypted. None is transient: the same
+ * read fails the same way until an operator acts.
+ *  - `not-encrypted`: the body does not start with the `T4E1` header: a plaintext object under a
+ *    prefix configured for encryption (T4 never mixes the two under one prefix).
+ *  - `unknown-key-id`: the header names a key id the keyring does not hold (an old key dropped
+ *    before `t4 rekey` reported 0 objects left on it, or a newer key this process was not given).
+ *  - `authentication-failed`: no frame authenticates: the key for this id is the wrong key, or the
+ *    object was copied here from another object key (the key name is authenticated), or its
+ *    header is damaged.
+ *  - `damaged`: the frames are malformed, or some frame does not authenticate while another does
+ *    (bit rot, a partial overwrite): the key is right, the bytes are not.
+ *  - `truncated`: the body ends before its final frame (an upload cut short, or a cut object).
+ *
+ * Not an ObjectStoreError (whose `kind` is a closed union that the instrumented decorator counts
+ * per kind): it has the same `operation` and `key` fields, and the instrumented store counts it as
+ * `Other`.
+ */
+export type DecryptionFailure = 'not-encrypted' | 'unknown-key-id' | 'authentication-failed' | 'damaged' | 'truncated';
+
+export class ObjectDecryptionError extends Error {
+  readonly kind = 'ObjectDecryption' as const;
+  constructor(
+    readonly operation: 'get' | 'getWithVersion',
+    readonly key: string,
+    readonly reason: DecryptionFailure,
+    detail: string,
+  ) {
+    super(`object store: cannot decrypt ${key} (${reason}): ${detail}`);
+    this.name = 'ObjectDecryptionError';
+  }
+}

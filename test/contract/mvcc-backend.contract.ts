@@ -16,6 +16,7 @@ import {
   type Revision,
 } from '../../src/domain/mvcc/types.js';
 import type { MvccBackend } from '../../src/ports/mvcc-backend.js';
+import type { AuthState } from '../../src/domain/auth/types.js';
 
 export interface MvccBackendContractOptions {
   /** Closes `backend` and opens the same store again (persistent backends only). */
@@ -305,6 +306,28 @@ function purgeAll(backend: MvccBackend, rowsMax: number, between?: (step: number
   assert.fail('purge did not finish');
 }
 
+/** An auth state with binary keys, a no-password user and an open-ended grant. */
+export function sampleAuthState(revision: number): AuthState {
+  return {
+    enabled: false,
+    revision,
+    users: [
+      { name: 'alice', passwordHash: 'scrypt$1$8$1$c2FsdA==$aGFzaA==', roles: ['readers'] },
+      { name: 'root', passwordHash: undefined, roles: ['root'] },
+    ],
+    roles: [
+      {
+        name: 'readers',
+        permissions: [
+          { key: new Uint8Array([0, 0xff, 0x61]), rangeEnd: new Uint8Array(0), permType: 'read' },
+          { key: b('/a/'), rangeEnd: u(0), permType: 'readwrite' },
+        ],
+      },
+      { name: 'root', permissions: [] },
+    ],
+  };
+}
+
 // ---- the suite ----
 
 export function describeMvccBackendContract(
@@ -479,8 +502,34 @@ export function describeMvccBackendContract(
       if (options.historyRows) assert.equal(options.historyRows(backend), model.rowsNeeded(), 'rows kept');
     }));
 
+    it('auth state: absent at first, replaced whole by a batch without taking a revision, never in KV reads', withBackend((backend) => {
+      assert.equal(backend.authState(), undefined);
+      const first = sampleAuthState(2);
+      backend.apply({ fromRevision: 1, toRevision: 1, changes: [], compactRevision: undefined, authState: first });
+      assert.equal(backend.currentRevision(), 1);
+      assert.deepEqual(backend.authState(), first);
+      const second = { ...sampleAuthState(3), enabled: true };
+      backend.apply({ fromRevision: 1, toRevision: 1, changes: [], compactRevision: undefined, authState: second });
+      backend.apply({ fromRevision: 1, toRevision: 1, changes: [], compactRevision: undefined, authState: second });
+      assert.deepEqual(backend.authState(), second);
+      assert.deepEqual(backend.range(keyRange(u(0), u(0)), 1, 0), [], 'auth state is not a key');
+      assert.equal(backend.count(keyRange(u(0), u(0)), 1), 0);
+    }));
+
     if (options.reopen !== undefined) {
       const reopen = options.reopen;
+
+      it('reopening keeps the auth state', () => {
+        let backend = makeBackend();
+        try {
+          const state = { ...sampleAuthState(5), enabled: true };
+          backend.apply({ fromRevision: 1, toRevision: 1, changes: [], compactRevision: undefined, authState: state });
+          backend = reopen(backend);
+          assert.deepEqual(backend.authState(), state);
+        } finally {
+          backend.close();
+        }
+      });
 
       it('reopening keeps revisions, compaction and every version', () => {
         let backend = makeBackend();

@@ -10,8 +10,13 @@ import { VirtualClock } from '../../src/adapters/memory/virtual-clock.js';
 import { SystemClock } from '../../src/adapters/node/system-clock.js';
 import { S3ObjectStore } from '../../src/adapters/s3/s3-object-store.js';
 import { GcsObjectStore } from '../../src/adapters/gcs/gcs-object-store.js';
+import { EncryptedObjectStore } from '../../src/adapters/encryption/encrypted-object-store.js';
+import { Keyring } from '../../src/adapters/encryption/encryption-key.js';
+import { encryptedSizeBytes, envelopeKeyId, hasEnvelopeMagic, plaintextSizeBytes } from '../../src/adapters/encryption/envelope.js';
+import { checkPrefixEncryption, PrefixEncryptionError } from '../../src/adapters/encryption/prefix-check.js';
+import { rekeyPrefix } from '../../src/adapters/encryption/rekey.js';
 import { AbortedError } from '../../src/domain/errors.js';
-import { listAll, type ObjectVersion } from '../../src/ports/object-store.js';
+import { listAll, type ConditionalObjectStore, type ListPageOptions, type ObjectListPage, type ObjectStoreCallOptions, type ObjectVersion } from '../../src/ports/object-store.js';
 import {
   ObjectStoreError,
   ObjectStoreRequestError,
@@ -204,6 +209,47 @@ describe('InstrumentedConditionalObjectStore counters', () => {
   });
 });
 
+// ---- encryption decorator ----
+
+const encryptionKeyring = new Keyring({ id: 0, bytes: new Uint8Array(32).fill(0x42), source: 'contract test key 0' });
+
+/**
+ * The decorator lists stored (encrypted) sizes, by design (docs/object-storage.md, "Encryption at
+ * rest"); the contract checks listed sizes against the bodies it wrote. This view maps each listed
+ * size back with plaintextSizeBytes, so the contract also checks that every stored size is exactly
+ * encryptedSizeBytes of its body. Everything else goes to the decorator unchanged.
+ */
+class PlaintextSizesView implements ConditionalObjectStore {
+  constructor(readonly encrypted: EncryptedObjectStore) {}
+  put(key: string, body: Uint8Array, options?: ObjectStoreCallOptions) {
+    return this.encrypted.put(key, body, options);
+  }
+  get(key: string, options?: ObjectStoreCallOptions) {
+    return this.encrypted.get(key, options);
+  }
+  delete(key: string, options?: ObjectStoreCallOptions) {
+    return this.encrypted.delete(key, options);
+  }
+  deleteMany(keys: readonly string[], options?: ObjectStoreCallOptions) {
+    return this.encrypted.deleteMany(keys, options);
+  }
+  async listPage(prefix: string, options?: ListPageOptions): Promise<ObjectListPage> {
+    const page = await this.encrypted.listPage(prefix, options);
+    return { ...page, objects: page.objects.map((o) => ({ key: o.key, sizeBytes: plaintextSizeBytes(o.sizeBytes) ?? -o.sizeBytes })) };
+  }
+  getWithVersion(key: string, options?: ObjectStoreCallOptions) {
+    return this.encrypted.getWithVersion(key, options);
+  }
+  putIfAbsent(key: string, body: Uint8Array, options?: ObjectStoreCallOptions) {
+    return this.encrypted.putIfAbsent(key, body, options);
+  }
+  putIfMatch(key: string, body: Uint8Array, expected: ObjectVersion, options?: ObjectStoreCallOptions) {
+    return this.encrypted.putIfMatch(key, body, expected, options);
+  }
+}
+
+describeObjectStoreContract('EncryptedObjectStore over InMemoryObjectStore', () => new PlaintextSizesView(new EncryptedObjectStore(new InMemoryObjectStore(), encryptionKeyring)));
+
 // ---- S3 on MinIO ----
 
 describe('S3ObjectStore on MinIO', { skip: minio.skip }, () => {
@@ -230,6 +276,47 @@ describe('S3ObjectStore on MinIO', { skip: minio.skip }, () => {
   });
 
   describeObjectStoreContract('S3ObjectStore (MinIO)', () => open(`${run}/contract-${++prefixes}`));
+
+  describeObjectStoreContract('EncryptedObjectStore over S3ObjectStore (MinIO)', () => new PlaintextSizesView(new EncryptedObjectStore(open(`${run}/encrypted-${++prefixes}`), encryptionKeyring)));
+
+  it('encrypted: no stored body holds a written plaintext value; sizes, start-up check and rekey on a real server', async () => {
+    const raw = open(`${run}/encrypted-at-rest`);
+    const store = new EncryptedObjectStore(raw, encryptionKeyring);
+    const values = new Map<string, string>([
+      ['wal/0000000001/00000000000000000002', 'registry/secrets/default/db password=correct-horse-battery-staple'],
+      ['checkpoint/0000000001/00000000000000000002/manifest.json', '{"format_version":1,"node_id":"node-secret-name"}'],
+      ['manifest/latest', '{"checkpoint_key":"checkpoint/0000000001/00000000000000000002/manifest.json","term":1}'],
+      ['chunks/big', `page-of-sqlite-data-${'x'.repeat(64)}`.repeat(3000)],
+    ]);
+    for (const [key, value] of values) await store.put(key, text(value));
+    const v = await store.putIfAbsent('leader-lock', text('leader=node-a-unique-holder'));
+    await store.putIfMatch('leader-lock', text('leader=node-b-unique-holder'), v);
+    values.set('leader-lock', 'leader=node-b-unique-holder');
+    for await (const o of listAll(raw, '')) {
+      const body = await raw.get(o.key);
+      assert.ok(body !== undefined && hasEnvelopeMagic(body), `${o.key} is not a T4E1 envelope`);
+      const value = values.get(o.key) as string;
+      assert.equal(o.sizeBytes, encryptedSizeBytes(text(value).length), `listed size of ${o.key}`);
+      for (const probe of values.values()) {
+        for (const needle of [probe, probe.slice(0, 16), probe.slice(-16)]) assert.ok(!Buffer.from(body).includes(Buffer.from(needle)), `${o.key} holds plaintext ${JSON.stringify(needle)}`);
+      }
+      assert.ok(!Buffer.from(body).includes(Buffer.from('node-a-unique-holder')));
+      assert.equal(decode(await store.get(o.key)), value);
+    }
+    // Start-up check against the real server: passes with the key, refuses without it.
+    assert.ok((await checkPrefixEncryption(raw, encryptionKeyring)).length >= 3);
+    await assert.rejects(checkPrefixEncryption(raw, undefined), PrefixEncryptionError);
+    // Rotation on MinIO: conditional rewrites with real ETags.
+    const rotated = new Keyring({ id: 1, bytes: new Uint8Array(32).fill(0x17), source: 'contract test key 1' }, [encryptionKeyring.current]);
+    const result = await rekeyPrefix(raw, rotated);
+    assert.equal(result.rewritten, values.size);
+    assert.equal(result.remainingOnOldKeys, 0);
+    const onlyNew = new EncryptedObjectStore(raw, new Keyring(rotated.current));
+    for (const [key, value] of values) {
+      assert.equal(envelopeKeyId((await raw.get(key)) as Uint8Array), 1);
+      assert.equal(decode(await onlyNew.get(key)), value);
+    }
+  });
 
   it('`t4` and `t4/` name the same prefix, and `t4` does not see `t4x/`', async () => {
     const a = open(`${run}/t4`);

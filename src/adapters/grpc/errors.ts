@@ -32,6 +32,23 @@ const TABLE: Record<KnownError['kind'], GrpcErrorSpec | ((e: KnownError) => Grpc
   DurableStoreUnavailable: (e) => ({ code: status.UNAVAILABLE, message: e.message }),
   RemoteState: (e) => ({ code: status.FAILED_PRECONDITION, message: e.message }),
   WalCorrupt: (e) => ({ code: status.DATA_LOSS, message: e.message }),
+  AuthNotEnabled: { code: status.FAILED_PRECONDITION, message: 'etcdserver: authentication is not enabled' },
+  AuthSubsystemOff: (e) => ({ code: status.FAILED_PRECONDITION, message: e.message }),
+  AuthFailed: { code: status.INVALID_ARGUMENT, message: 'etcdserver: authentication failed, invalid user ID or password' },
+  InvalidAuthToken: { code: status.UNAUTHENTICATED, message: 'etcdserver: invalid auth token' },
+  PermissionDenied: { code: status.PERMISSION_DENIED, message: 'etcdserver: permission denied' },
+  UserEmpty: { code: status.INVALID_ARGUMENT, message: 'etcdserver: user name is empty' },
+  UserAlreadyExists: { code: status.FAILED_PRECONDITION, message: 'etcdserver: user name already exists' },
+  UserNotFound: { code: status.FAILED_PRECONDITION, message: 'etcdserver: user name not found' },
+  RoleEmpty: { code: status.INVALID_ARGUMENT, message: 'etcdserver: role name is empty' },
+  RoleAlreadyExists: { code: status.FAILED_PRECONDITION, message: 'etcdserver: role name already exists' },
+  RoleNotFound: { code: status.FAILED_PRECONDITION, message: 'etcdserver: role name not found' },
+  RoleNotGranted: { code: status.FAILED_PRECONDITION, message: 'etcdserver: role is not granted to the user' },
+  PermissionNotGranted: { code: status.FAILED_PRECONDITION, message: 'etcdserver: permission is not granted to the role' },
+  PermissionNotGiven: { code: status.INVALID_ARGUMENT, message: 'etcdserver: permission not given' },
+  RootUserNotExist: { code: status.FAILED_PRECONDITION, message: 'etcdserver: root user does not exist' },
+  RootRoleNotExist: { code: status.FAILED_PRECONDITION, message: 'etcdserver: root user does not have root role' },
+  InvalidAuthMgmt: { code: status.INVALID_ARGUMENT, message: 'etcdserver: invalid auth management' },
 };
 
 export class GrpcStatusError extends Error {

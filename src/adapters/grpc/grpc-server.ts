@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { DescService } from '@bufbuild/protobuf';
+import type { SecureServerOptions } from 'node:http2';
+import type { PeerCertificate, SecureContextOptions } from 'node:tls';
 import type { Logger } from '../../ports/logger.js';
 import { toGrpcStatus } from './errors.js';
 import type { CallContext, ServiceHandlers, StreamHandler, UnaryHandler } from './handler.js';
@@ -15,6 +17,75 @@ export interface GrpcServerOptions {
 }
 
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+/** PEM material for TLS on the client port; read once at start (a restart reloads it). */
+export interface ServerTls {
+  /** The server certificate chain, leaf first. */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** Set: mutual TLS, every client must present a certificate signed by one of these CAs. */
+  readonly clientCa: Buffer | undefined;
+}
+
+/**
+ * The v1 contract: TLS 1.2 and 1.3 only; for TLS 1.2 only Go's preferred suites, which are the
+ * ECDHE ones with an AEAD cipher (no CBC, no static RSA key exchange); TLS 1.3 with its three
+ * suites, always on, as in Go. Not configurable.
+ */
+export const TLS_MIN_VERSION = 'TLSv1.2';
+export const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/**
+ * TLS server credentials with the contract's versions and suites. grpc-js 1.14's
+ * `ServerCredentials.createSsl(rootCerts, pairs, checkClientCertificate)` takes no `minVersion`
+ * and its ciphers come only from the GRPC_SSL_CIPHER_SUITES environment variable. Its server,
+ * though, builds every secure listener as `http2.createSecureServer({ ...commonServerOptions,
+ * ...credentials._getConstructorOptions(), ...credentials._getSecureContextOptions() })`, and the
+ * public abstract `ServerCredentials` takes exactly those two option objects in its constructor.
+ * So this subclass hands Node's `tls` its options directly: `minVersion`, `ciphers`, and
+ * `requestCert` + `rejectUnauthorized` for mutual TLS (the handshake fails without a certificate
+ * signed by `ca`). The base class's watcher mechanism (certificate providers) is unused: the
+ * options never change while serving.
+ */
+class TlsServerCredentials extends grpc.ServerCredentials {
+  constructor(tls: ServerTls) {
+    const mutual = tls.clientCa !== undefined;
+    const server: SecureServerOptions = { requestCert: mutual, rejectUnauthorized: mutual };
+    const context: SecureContextOptions = {
+      cert: tls.cert,
+      key: tls.key,
+      ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa }),
+      minVersion: TLS_MIN_VERSION,
+      ciphers: TLS_CIPHERS,
+    };
+    super(server, context);
+  }
+
+  _equals(other: grpc.ServerCredentials): boolean {
+    return other === this;
+  }
+}
+
+export function serverCredentials(tls: ServerTls | undefined): grpc.ServerCredentials {
+  return tls === undefined ? grpc.ServerCredentials.createInsecure() : new TlsServerCredentials(tls);
+}
+
+/** The Common Name of a verified client certificate (grpc-js reports one only once verified). */
+function commonName(peer: PeerCertificate | undefined): string | undefined {
+  const cn: unknown = peer?.subject?.CN;
+  const name = Array.isArray(cn) ? cn[0] : cn;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
 
 /**
  * The etcd v3 API on @grpc/grpc-js. Clients' keepalive pings are never refused: grpc-js enforces
@@ -59,10 +130,10 @@ export class GrpcServer {
     this.names.push(service.typeName);
   }
 
-  /** Binds `host:port` (port 0 picks a free one) and returns the bound `host:port`. */
-  listen(address: string, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<string> {
+  /** Binds `host:port` (port 0 picks a free one), with TLS when `tls` is set; returns the bound `host:port`. */
+  listen(address: string, tls?: ServerTls): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, credentials, (err, port) => {
+      this.server.bindAsync(address, serverCredentials(tls), (err, port) => {
         if (err) return reject(new Error(`cannot listen on ${address}: ${err.message}`));
         const host = address.slice(0, address.lastIndexOf(':'));
         resolve(`${host}:${port}`);
@@ -84,7 +155,11 @@ export class GrpcServer {
     });
   }
 
-  private context(call: { metadata: grpc.Metadata; on(event: 'cancelled', listener: () => void): unknown }): CallContext {
+  private context(call: {
+    metadata: grpc.Metadata;
+    on(event: 'cancelled', listener: () => void): unknown;
+    getAuthContext(): { sslPeerCertificate?: PeerCertificate };
+  }): CallContext {
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
     return {
@@ -93,6 +168,7 @@ export class GrpcServer {
         const v = call.metadata.get(key)[0];
         return v === undefined ? undefined : typeof v === 'string' ? v : v.toString('utf8');
       },
+      peerCommonName: () => commonName(call.getAuthContext().sslPeerCertificate),
     };
   }
 

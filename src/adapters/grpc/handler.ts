@@ -6,6 +6,11 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** First value of a request metadata entry (lower-case key). */
   metadata(key: string): string | undefined;
+  /**
+   * The Common Name of the client's certificate, when mutual TLS verified one; undefined otherwise
+   * (plaintext, server-only TLS). Under mTLS etcd takes it as the user when there is no token.
+   */
+  peerCommonName(): string | undefined;
 }
 
 export type UnaryHandler<I = any, O = any> = (request: I, ctx: CallContext) => Promise<O> | O;

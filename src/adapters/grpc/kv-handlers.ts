@@ -17,24 +17,44 @@ import {
 } from './kv-mappers.js';
 import { encodedSize } from './service-definition.js';
 import { isTxnReadOnly } from '../../domain/mvcc/txn.js';
+import type { AuthService } from '../../domain/auth/auth-service.js';
+import { callerOf } from './auth-guard.js';
 
 /** etcd's KV service: validate size, map, one domain call, map back with this request's revision. */
-export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMax: number): ServiceHandlers {
+/**
+ * With `auth` (the auth subsystem is on), each request is checked first as etcd's authApplierV3:
+ * Range read over [key, range_end); Put write (and write on the keys already on its lease, read
+ * with prev_kv); DeleteRange write (read too with prev_kv); Txn etcd's CheckTxnAuth; Compact
+ * nothing (as etcd). Checks pass while auth is disabled; a token given must be valid regardless.
+ */
+export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMax: number, auth?: AuthService): ServiceHandlers {
   const checkSize = (req: object): void => {
     if (encodedSize(req) > requestBytesMax) throw new RequestTooLargeError();
   };
   return {
-    Range: (req: pb.RangeRequest): pb.RangeResponse => {
+    Range: (req: pb.RangeRequest, ctx: CallContext): pb.RangeResponse => {
+      if (auth !== undefined) auth.check(callerOf(auth, ctx), 'read', req.key, req.rangeEnd);
       const { revision, result } = kv.range(fromPbRange(req));
       return toPbRangeResponse(result, headers.make(revision));
     },
     Put: async (req: pb.PutRequest, ctx: CallContext): Promise<pb.PutResponse> => {
       checkSize(req);
+      if (auth !== undefined) {
+        const user = callerOf(auth, ctx);
+        auth.check(user, 'write', req.key);
+        auth.checkLeaseKeys(user, req.lease);
+        if (req.prevKv) auth.check(user, 'read', req.key);
+      }
       const { revision, result } = await kv.put(fromPbPut(req), ctx.signal);
       return toPbPutResponse(result, headers.make(revision));
     },
     DeleteRange: async (req: pb.DeleteRangeRequest, ctx: CallContext): Promise<pb.DeleteRangeResponse> => {
       checkSize(req);
+      if (auth !== undefined) {
+        const user = callerOf(auth, ctx);
+        if (req.prevKv) auth.check(user, 'read', req.key, req.rangeEnd);
+        auth.check(user, 'write', req.key, req.rangeEnd);
+      }
       const { revision, result } = await kv.deleteRange(fromPbDeleteRange(req), ctx.signal);
       return toPbDeleteRangeResponse(result, headers.make(revision));
     },
@@ -42,10 +62,13 @@ export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMa
       const txn = fromPbTxn(req);
       // As etcd: only requests that go through the log are size-checked; a read-only txn is a read.
       if (!isTxnReadOnly(txn)) checkSize(req);
+      if (auth !== undefined) auth.checkTxn(callerOf(auth, ctx), txn);
       const { revision, result } = await kv.txn(txn, ctx.signal);
       return toPbTxnResponse(result, headers.make(revision));
     },
     Compact: async (req: pb.CompactionRequest, ctx: CallContext): Promise<pb.CompactionResponse> => {
+      // etcd checks no permission for Compact; a token given must still be valid.
+      callerOf(auth, ctx);
       const { revision } = await kv.compact(toNumber(req.revision), req.physical, ctx.signal);
       return create(pb.CompactionResponseSchema, { header: headers.make(revision) });
     },

@@ -3,15 +3,19 @@ import type { LeaseService } from '../../domain/lease/lease-service.js';
 import * as pb from './gen/etcd/api/etcdserverpb/rpc_pb.js';
 import type { HeaderFactory } from './header.js';
 import type { CallContext, ServiceHandlers, StreamCall } from './handler.js';
+import type { AuthService } from '../../domain/auth/auth-service.js';
+import { callerOf } from './auth-guard.js';
 
 /**
  * etcd's Lease service: map, one domain call, map back. As etcd's v3rpc LeaseServer: KeepAlive
  * answers TTL 0 for an unknown lease and TimeToLive TTL -1 (neither is an error); a keepalive
  * stream answers each request in order until the client closes its side.
  */
-export function leaseHandlers(leases: LeaseService, headers: HeaderFactory): ServiceHandlers {
+export function leaseHandlers(leases: LeaseService, headers: HeaderFactory, auth?: AuthService): ServiceHandlers {
   return {
     LeaseGrant: async (req: pb.LeaseGrantRequest, ctx: CallContext): Promise<pb.LeaseGrantResponse> => {
+      // No permission needed (etcd), but a token given must be valid.
+      callerOf(auth, ctx);
       const granted = await leases.grant(Number(req.TTL), req.ID, ctx.signal);
       return create(pb.LeaseGrantResponseSchema, {
         header: headers.make(granted.revision),
@@ -20,6 +24,8 @@ export function leaseHandlers(leases: LeaseService, headers: HeaderFactory): Ser
       });
     },
     LeaseRevoke: async (req: pb.LeaseRevokeRequest, ctx: CallContext): Promise<pb.LeaseRevokeResponse> => {
+      // etcd: revoking deletes the lease's keys, so it needs write on each of them.
+      if (auth !== undefined) auth.checkLeaseKeys(callerOf(auth, ctx), req.ID);
       const { revision } = await leases.revoke(req.ID, ctx.signal);
       return create(pb.LeaseRevokeResponseSchema, { header: headers.make(revision) });
     },
@@ -30,8 +36,11 @@ export function leaseHandlers(leases: LeaseService, headers: HeaderFactory): Ser
         await call.send(create(pb.LeaseKeepAliveResponseSchema, { header: headers.make(revision), ID: req.ID, TTL: BigInt(ttlSeconds) }));
       }
     },
-    LeaseTimeToLive: (req: pb.LeaseTimeToLiveRequest): pb.LeaseTimeToLiveResponse => {
+    LeaseTimeToLive: (req: pb.LeaseTimeToLiveRequest, ctx: CallContext): pb.LeaseTimeToLiveResponse => {
+      const user = callerOf(auth, ctx);
       const ttl = leases.timeToLive(req.ID, req.keys);
+      // etcd: listing the keys needs read on each of them.
+      if (auth !== undefined && req.keys) auth.checkReadKeys(user, ttl.keys);
       return create(pb.LeaseTimeToLiveResponseSchema, {
         header: headers.make(ttl.revision),
         ID: req.ID,

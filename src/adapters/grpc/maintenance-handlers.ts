@@ -1,9 +1,13 @@
 import { create } from '@bufbuild/protobuf';
 import type { MvccBackend } from '../../ports/mvcc-backend.js';
 import * as pb from './gen/etcd/api/etcdserverpb/rpc_pb.js';
-import { unimplemented } from './errors.js';
+import { status } from '@grpc/grpc-js';
+import { T4Error } from '../../domain/errors.js';
+import { GrpcStatusError, unimplemented } from './errors.js';
 import type { HeaderFactory } from './header.js';
-import type { ServiceHandlers } from './handler.js';
+import type { CallContext, ServiceHandlers, StreamCall } from './handler.js';
+import type { AuthService } from '../../domain/auth/auth-service.js';
+import { callerOf } from './auth-guard.js';
 
 /**
  * The etcd version T4 reports in Status. Kubernetes gates features on it (RequestWatchProgress and
@@ -15,11 +19,31 @@ export const ETCD_COMPAT_VERSION = '3.5.13';
 export interface MaintenanceDeps {
   readonly backend: MvccBackend;
   readonly headers: HeaderFactory;
+  /**
+   * With the auth subsystem on: Defragment, Hash, HashKV, Snapshot, MoveLeader and Downgrade need
+   * root; Status and Alarm need nothing (a token given must still be valid), as etcd 3.4.
+   */
+  readonly auth?: AuthService;
 }
 
-export function maintenanceHandlers({ backend, headers }: MaintenanceDeps): ServiceHandlers {
+export function maintenanceHandlers({ backend, headers, auth }: MaintenanceDeps): ServiceHandlers {
+  // etcd 3.4's authMaintenanceServer returns the auth store's errors without converting them to
+  // gRPC statuses, so clients see Unknown "auth: permission denied" (etcdctl prints exactly that).
+  const admin = (ctx: CallContext): void => {
+    if (auth === undefined) return;
+    try {
+      auth.checkAdmin(callerOf(auth, ctx));
+    } catch (error) {
+      if (error instanceof T4Error) throw new GrpcStatusError(status.UNKNOWN, `auth: ${error.message}`);
+      throw error;
+    }
+  };
+  const user = (ctx: CallContext): void => {
+    callerOf(auth, ctx);
+  };
   return {
-    Status: (): pb.StatusResponse => {
+    Status: (_req: pb.StatusRequest, ctx: CallContext): pb.StatusResponse => {
+      user(ctx);
       const revision = backend.currentRevision();
       const size = backend.size();
       return create(pb.StatusResponseSchema, {
@@ -35,29 +59,37 @@ export function maintenanceHandlers({ backend, headers }: MaintenanceDeps): Serv
         errors: [],
       });
     },
-    Defragment: (): pb.DefragmentResponse => {
+    Defragment: (_req: pb.DefragmentRequest, ctx: CallContext): pb.DefragmentResponse => {
+      admin(ctx);
       backend.defragment();
       // etcd answers Defragment without a header.
       return create(pb.DefragmentResponseSchema, {});
     },
-    Alarm: (): pb.AlarmResponse =>
+    Alarm: (_req: pb.AlarmRequest, ctx: CallContext): pb.AlarmResponse => {
+      user(ctx);
       // T4 raises no alarms: space is bounded by the disk, not a quota, and corruption stops start-up.
-      create(pb.AlarmResponseSchema, { header: headers.make(backend.currentRevision()), alarms: [] }),
-    Hash: () => {
+      return create(pb.AlarmResponseSchema, { header: headers.make(backend.currentRevision()), alarms: [] });
+    },
+    Hash: (_req: unknown, ctx: CallContext) => {
+      admin(ctx);
       throw unimplemented('t4: Hash is not supported; compare keys with `etcdctl get --prefix` or use `etcdctl endpoint status`');
     },
-    HashKV: () => {
+    HashKV: (_req: unknown, ctx: CallContext) => {
+      admin(ctx);
       throw unimplemented('t4: HashKV is not supported; compare keys with `etcdctl get --prefix` or use `etcdctl endpoint status`');
     },
-    Snapshot: async () => {
+    Snapshot: async (call: StreamCall<unknown, unknown>) => {
+      admin(call.ctx);
       throw unimplemented(
         't4: Snapshot is not supported; copy the data directory of a stopped node',
       );
     },
-    MoveLeader: () => {
+    MoveLeader: (_req: unknown, ctx: CallContext) => {
+      admin(ctx);
       throw unimplemented('t4: MoveLeader is not supported; a single node is always its own leader');
     },
-    Downgrade: () => {
+    Downgrade: (_req: unknown, ctx: CallContext) => {
+      admin(ctx);
       throw unimplemented('t4: Downgrade is not supported; T4 has no storage-version downgrade');
     },
   };
@@ -68,10 +100,13 @@ export interface ClusterDeps {
   readonly headers: HeaderFactory;
   readonly name: string;
   readonly clientUrls: () => readonly string[];
+  /** With the auth subsystem on: member changes need root. */
+  readonly auth?: AuthService;
 }
 
-export function clusterHandlers({ backend, headers, name, clientUrls }: ClusterDeps): ServiceHandlers {
-  const membership = () => {
+export function clusterHandlers({ backend, headers, name, clientUrls, auth }: ClusterDeps): ServiceHandlers {
+  const membership = (_req: unknown, ctx: CallContext) => {
+    if (auth !== undefined) auth.checkAdmin(callerOf(auth, ctx));
     throw unimplemented('t4: member changes are not supported; T4 nodes join through the shared object store, not etcd membership');
   };
   return {

@@ -6,7 +6,10 @@ import { INVALID_WATCH_ID, type WatchCreate, type WatchEvent, type WatchOutput }
 import * as pb from './gen/etcd/api/etcdserverpb/rpc_pb.js';
 import { EventSchema, Event_EventType, type Event as PbEvent } from './gen/etcd/api/mvccpb/kv_pb.js';
 import type { HeaderFactory } from './header.js';
-import type { ServiceHandlers, StreamCall } from './handler.js';
+import type { CallContext, ServiceHandlers, StreamCall } from './handler.js';
+import type { AuthService } from '../../domain/auth/auth-service.js';
+import { T4Error, type KnownError } from '../../domain/errors.js';
+import { callerOf } from './auth-guard.js';
 import { toNumber, toPbKeyValue } from './kv-mappers.js';
 
 /**
@@ -20,7 +23,18 @@ import { toNumber, toPbKeyValue } from './kv-mappers.js';
  *
  * As etcd, the stream stays open after the client half-closes its side, until it cancels.
  */
-export function watchHandlers(hub: WatchHub, headers: HeaderFactory, fragmentBytesMax: number): ServiceHandlers {
+/**
+ * etcd's cancel reasons for a watch refused by auth (api/v3rpc/watch.go): the text of the gRPC
+ * error, as Go prints it. A bad token and a missing user have their own; anything else is
+ * permission denied.
+ */
+export const WATCH_PERMISSION_DENIED_REASON = 'rpc error: code = PermissionDenied desc = etcdserver: permission denied';
+const WATCH_REFUSAL_REASONS: Readonly<Record<string, string>> = {
+  InvalidAuthToken: 'rpc error: code = Unauthenticated desc = etcdserver: invalid auth token',
+  UserEmpty: 'rpc error: code = InvalidArgument desc = etcdserver: user name is empty',
+};
+
+export function watchHandlers(hub: WatchHub, headers: HeaderFactory, fragmentBytesMax: number, auth?: AuthService): ServiceHandlers {
   return {
     Watch: async (call: StreamCall<pb.WatchRequest, pb.WatchResponse>): Promise<void> => {
       const stream = hub.openStream();
@@ -30,7 +44,7 @@ export function watchHandlers(hub: WatchHub, headers: HeaderFactory, fragmentByt
         else signal.addEventListener('abort', () => resolve(), { once: true });
       });
       const sending = sendResponses(stream, call, headers, fragmentBytesMax);
-      readRequests(stream, call).catch(() => stream.close());
+      readRequests(stream, call, auth).catch(() => stream.close());
       await Promise.race([stopped, sending]);
       stream.close();
       await sending;
@@ -38,22 +52,39 @@ export function watchHandlers(hub: WatchHub, headers: HeaderFactory, fragmentByt
   };
 }
 
-async function readRequests(stream: WatchStream, call: StreamCall<pb.WatchRequest, pb.WatchResponse>): Promise<void> {
+async function readRequests(stream: WatchStream, call: StreamCall<pb.WatchRequest, pb.WatchResponse>, auth: AuthService | undefined): Promise<void> {
   for await (const request of call.requests) {
     // Bounded control responses: a client that sends creates without reading waits here (HTTP/2
     // flow control then holds it back), as etcd's recvLoop blocks on its 128-slot ctrlStream.
     await untilOrAborted(stream.controlRoom(), call.ctx.signal);
     if (stream.closed || call.ctx.signal.aborted) return;
-    handleRequest(stream, request);
+    handleRequest(stream, request, auth === undefined ? undefined : (r) => watchRefusal(auth, call.ctx, r));
   }
 }
 
-function handleRequest(stream: WatchStream, request: pb.WatchRequest): void {
+/** etcd's isWatchPermitted: read over the whole watched range, checked at creation. The refusal reason, or undefined when permitted. */
+function watchRefusal(auth: AuthService, ctx: CallContext, r: pb.WatchCreateRequest): string | undefined {
+  try {
+    auth.check(callerOf(auth, ctx), 'read', r.key, r.rangeEnd);
+    return undefined;
+  } catch (error) {
+    if (error instanceof T4Error) return WATCH_REFUSAL_REASONS[(error as KnownError).kind] ?? WATCH_PERMISSION_DENIED_REASON;
+    throw error;
+  }
+}
+
+function handleRequest(stream: WatchStream, request: pb.WatchRequest, refusal?: (r: pb.WatchCreateRequest) => string | undefined): void {
   const union = request.requestUnion;
   switch (union.case) {
-    case 'createRequest':
+    case 'createRequest': {
+      const refused = refusal?.(union.value);
+      if (refused !== undefined) {
+        stream.refuse(refused);
+        return;
+      }
       stream.create(fromPbCreate(union.value));
       return;
+    }
     case 'cancelRequest':
       stream.cancel(union.value.watchId);
       return;

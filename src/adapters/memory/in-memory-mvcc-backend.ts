@@ -1,3 +1,4 @@
+import type { AuthState } from '../../domain/auth/types.js';
 import { assert } from '../../domain/assert.js';
 import { bytesToMapKey, compareBytes, EMPTY_BYTES } from '../../domain/bytes.js';
 import { rangeContains, type KeyRange } from '../../domain/mvcc/key-range.js';
@@ -22,6 +23,7 @@ export class InMemoryMvccBackend implements MvccBackend {
   private current: Revision = INITIAL_REVISION;
   private readonly leaseTable = new Map<LeaseId, number>();
   private compacted: Revision = NEVER_COMPACTED;
+  private auth: AuthState | undefined;
   private purged: Revision = NEVER_COMPACTED;
   /** Batches applied, for tests that check batching. */
   appliedBatches = 0;
@@ -77,6 +79,7 @@ export class InMemoryMvccBackend implements MvccBackend {
       if (l.kind === 'grant') this.leaseTable.set(l.id, l.ttlSeconds);
       else this.leaseTable.delete(l.id);
     }
+    if (batch.authState !== undefined) this.auth = batch.authState;
     this.current = batch.toRevision;
     if (batch.compactRevision !== undefined) {
       assert(batch.compactRevision > this.compacted, 'compaction revision must advance');
@@ -98,6 +101,10 @@ export class InMemoryMvccBackend implements MvccBackend {
     }
     out.sort((a, b) => a.main - b.main || a.sub - b.sub);
     return limit > 0 ? out.slice(0, limit) : out;
+  }
+
+  authState(): AuthState | undefined {
+    return this.auth;
   }
 
   leases(): StoredLease[] {

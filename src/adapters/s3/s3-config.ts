@@ -32,6 +32,11 @@ export interface S3ObjectStoreConfig {
   readonly requestTimeoutMs?: number;
   /** Concurrent connections to the endpoint. Default 64. */
   readonly maxSockets?: number;
+  /**
+   * A PEM file of CA certificates: when set, the only trust for the endpoint's TLS certificate (the
+   * system store is not consulted). Read once, when the store is constructed. Needs https.
+   */
+  readonly caBundle?: string;
 }
 
 /** The configuration with every default applied and every field checked. */
@@ -46,6 +51,8 @@ export interface ResolvedS3Config {
   readonly connectionTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly maxSockets: number;
+  /** Path of the PEM CA bundle that alone is trusted for TLS, or undefined for the system store. */
+  readonly caBundle: string | undefined;
 }
 
 export class S3ConfigError extends Error {
@@ -119,6 +126,10 @@ export function resolveS3Config(config: S3ObjectStoreConfig): ResolvedS3Config {
       throw new S3ConfigError(`S3 endpoint must not have a path (the bucket is given separately): ${endpoint}`);
     }
   }
+  const caBundle = nonEmpty(config.caBundle);
+  if (caBundle !== undefined && endpoint !== undefined && new URL(endpoint).protocol !== 'https:') {
+    throw new S3ConfigError(`an S3 CA bundle (${caBundle}) needs an https endpoint, got ${endpoint}`);
+  }
   const region = nonEmpty(config.region) ?? (endpoint !== undefined ? 'us-east-1' : undefined);
   if (region === undefined) throw new S3ConfigError('S3 region is required when no custom endpoint is given (for example us-east-1)');
   checkCredentials(config.credentials);
@@ -133,6 +144,7 @@ export function resolveS3Config(config: S3ObjectStoreConfig): ResolvedS3Config {
     connectionTimeoutMs: positiveInt('connectionTimeoutMs', config.connectionTimeoutMs ?? 5_000),
     requestTimeoutMs: positiveInt('requestTimeoutMs', config.requestTimeoutMs ?? 60_000),
     maxSockets: positiveInt('maxSockets', config.maxSockets ?? 64),
+    caBundle,
   };
 }
 

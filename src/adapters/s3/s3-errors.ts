@@ -18,6 +18,34 @@ interface SdkErrorShape {
 const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 /** Codes S3 (and MinIO) use for "not now, try again" without having done anything. */
 const THROTTLED = new Set(['SlowDown', 'ServiceUnavailable', 'RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'TooManyRequestsException']);
+/**
+ * Node's codes for a TLS handshake that failed on the server's certificate (not trusted, expired,
+ * wrong name) or on the protocol (not TLS, or older than TLS 1.2). Retrying changes nothing, and
+ * no request was sent.
+ */
+const TLS_CERTIFICATE_FAILURES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'PATH_LENGTH_EXCEEDED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+const TLS_PROTOCOL_FAILURES = new Set([
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_UNSUPPORTED_PROTOCOL',
+  'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
+]);
 const WRITES: ReadonlySet<ObjectStoreOperation> = new Set(['put', 'delete', 'deleteMany', 'putIfAbsent', 'putIfMatch']);
 
 export function httpStatusOf(error: unknown): number | undefined {
@@ -60,10 +88,21 @@ export function toObjectStoreError(
       return new PreconditionFailedError(op, key, 'not-found', { cause: error });
     }
   }
+  const tls = status === undefined ? tlsFailure(socketCode(error)) : undefined;
+  if (tls !== undefined) {
+    // Before isTransient, which reads "no HTTP response" as a network blip worth retrying.
+    return new ObjectStoreRequestError(operation, key, socketCode(error), undefined, `TLS: ${detail} (${tls})`, { cause: error });
+  }
   if (isTransient(status, code)) {
     return new ObjectStoreUnavailableError(operation, key, writeOutcome(operation, error, status, code), `${code}${status ? ` (HTTP ${status})` : ''}: ${detail}`, { cause: error });
   }
   return new ObjectStoreRequestError(operation, key, code, status, detail, { cause: error });
+}
+
+function tlsFailure(code: string): string | undefined {
+  if (TLS_CERTIFICATE_FAILURES.has(code)) return "the endpoint's certificate was refused: is its CA in the S3 CA bundle (--s3-ca-bundle), the only CAs trusted when set?";
+  if (TLS_PROTOCOL_FAILURES.has(code)) return 'the endpoint does not speak TLS 1.2 or later';
+  return undefined;
 }
 
 function isTransient(status: number | undefined, code: string): boolean {

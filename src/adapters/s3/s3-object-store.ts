@@ -24,6 +24,7 @@ import { ObjectStoreRequestError, ObjectStoreUnavailableError, type ObjectStoreO
 import { assertObjectKey, chunks, pageSize, throwIfAborted } from '../object-store-keys.js';
 import { resolveS3Config, type ResolvedS3Config, type S3Credentials, type S3ObjectStoreConfig } from './s3-config.js';
 import { isNoSuchKey, toObjectStoreError } from './s3-errors.js';
+import { s3HttpsAgent } from './s3-tls.js';
 
 /**
  * The object store on AWS S3 or an S3-compatible server (MinIO is configuration: an endpoint, which
@@ -31,6 +32,13 @@ import { isNoSuchKey, toObjectStoreError } from './s3-errors.js';
  * 412, 409 ConditionalRequestConflict and (for If-Match) 404 NoSuchKey become
  * PreconditionFailedError. The store never creates, inspects or reconfigures the bucket (no
  * HeadBucket, CreateBucket or ACL calls): the bucket and its policy are the operator's.
+ *
+ * Least privilege: the only requests are PutObject (conditional or not), GetObject, DeleteObject,
+ * DeleteObjects (authorised as s3:DeleteObject per key) and ListObjectsV2 (s3:ListBucket), so
+ * s3:GetObject, s3:PutObject, s3:DeleteObject on `<prefix>/*` and s3:ListBucket on the bucket are
+ * all it needs (README, "Least privilege (IAM)"; test/integration/s3-tls-iam.test.ts).
+ *
+ * TLS: https endpoints need TLS 1.2 at least; with `caBundle` its certificates are the only trust.
  *
  * Integrity: every PUT carries a CRC32 checksum the server verifies, and GETs ask for the stored
  * checksum so the SDK verifies the body it received.
@@ -54,7 +62,7 @@ export class S3ObjectStore implements ConditionalObjectStore {
         requestTimeout: c.requestTimeoutMs,
         throwOnRequestTimeout: true,
         httpAgent: { keepAlive: true, maxSockets: c.maxSockets },
-        httpsAgent: { keepAlive: true, maxSockets: c.maxSockets },
+        httpsAgent: s3HttpsAgent(c),
       },
       requestChecksumCalculation: 'WHEN_SUPPORTED',
       responseChecksumValidation: 'WHEN_SUPPORTED',

@@ -1,3 +1,5 @@
+import type { AuthState } from '../../domain/auth/types.js';
+import { decodeAuthState, encodeAuthState } from '../../domain/auth/auth-codec.js';
 import Database from 'better-sqlite3';
 import { assert } from '../../domain/assert.js';
 import type { KeyRange } from '../../domain/mvcc/key-range.js';
@@ -18,6 +20,10 @@ import { SqliteCheckpointer } from './sqlite-checkpointer.js';
  *  meta(name, value)
  *      current_revision, compact_revision, purged_revision (compaction finished up to),
  *      purge_cursor_main/sub (where an unfinished purge resumes), schema_version.
+ *  auth(id = 1, state)
+ *      the auth state (domain/auth/auth-codec.ts) as of the last batch that changed it, written in
+ *      that batch's transaction; kept decoded in memory (checks read it on every request). The
+ *      table is created on open, so databases from before it need no migration.
  *
  * A historical Range at R groups history rows by key and keeps each key's newest row at or below
  * R (SQLite's bare-column MAX rule), dropping tombstones.
@@ -66,6 +72,8 @@ export class SqliteMvccBackend implements MvccBackend {
   private readonly stmts: ReturnType<typeof prepare>;
   private readonly applyTxn: (batch: CommittedBatch) => void;
   private closed = false;
+  /** The auth state as last applied, decoded once (checks read it on every request). */
+  private auth: AuthState | undefined;
 
   constructor(options: SqliteMvccBackendOptions) {
     this.db = new Database(options.path);
@@ -83,6 +91,8 @@ export class SqliteMvccBackend implements MvccBackend {
     this.current = this.readMeta('current_revision') ?? INITIAL_REVISION;
     this.compacted = this.readMeta('compact_revision') ?? NEVER_COMPACTED;
     this.applyTxn = this.db.transaction((batch: CommittedBatch) => this.applyInTxn(batch));
+    const authRow = this.stmts.getAuth.get() as { state: Uint8Array } | undefined;
+    this.auth = authRow === undefined ? undefined : decodeAuthState(authRow.state);
     if (options.path !== ':memory:') {
       this.checkpointer = new SqliteCheckpointer(options.path);
       this.checkpointTimer = setInterval(() => void this.backgroundCheckpoint(), options.checkpointIntervalMs ?? 1000);
@@ -167,6 +177,11 @@ export class SqliteMvccBackend implements MvccBackend {
     this.appliedSinceCheckpoint = true;
     this.current = batch.toRevision;
     if (batch.compactRevision !== undefined) this.compacted = batch.compactRevision;
+    if (batch.authState !== undefined) this.auth = batch.authState;
+  }
+
+  authState(): AuthState | undefined {
+    return this.auth;
   }
 
   changesBetween(afterRevision: Revision, toRevision: Revision, limit: number): Change[] {
@@ -310,6 +325,7 @@ export class SqliteMvccBackend implements MvccBackend {
       if (l.kind === 'grant') s.grantLease.run(l.id, l.ttlSeconds);
       else s.revokeLease.run(l.id);
     }
+    if (batch.authState !== undefined) s.setAuth.run(encodeAuthState(batch.authState));
     if (batch.toRevision !== batch.fromRevision) this.writeMeta('current_revision', batch.toRevision);
     if (batch.compactRevision !== undefined) {
       assert(batch.compactRevision > this.compacted, 'compaction revision must advance');
@@ -339,6 +355,7 @@ function createSchema(db: Database.Database): void {
     CREATE TABLE IF NOT EXISTS live (key BLOB PRIMARY KEY, main INTEGER NOT NULL, lease INTEGER NOT NULL) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS live_by_lease ON live (lease) WHERE lease != 0;
     CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl_seconds INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS auth (id INTEGER PRIMARY KEY CHECK (id = 1), state BLOB NOT NULL);
   `);
   const row = db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: number } | undefined;
   if (row === undefined) {
@@ -358,6 +375,8 @@ function prepare(db: Database.Database) {
     p(`SELECT COUNT(*) AS n FROM (SELECT MAX(main), tombstone FROM history WHERE ${where} GROUP BY key HAVING tombstone = 0)`);
   return {
     getMeta: p('SELECT value FROM meta WHERE name = ?'),
+    getAuth: p('SELECT state FROM auth WHERE id = 1'),
+    setAuth: p('INSERT INTO auth (id, state) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state'),
     setMeta: p('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
     getCurrent: p(`SELECT ${LIVE_COLUMNS} FROM ${LIVE_FROM} WHERE l.key = ?`),
     live: {

@@ -3,12 +3,13 @@
 // by operators and would break the JSON log stream on stderr.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 import { Command, Option } from 'commander';
+import type { ServerTls } from '../../adapters/grpc/grpc-server.js';
 import { PinoLogger } from '../../adapters/node/pino-logger.js';
 import { DEFAULT_LIMITS } from '../../domain/limits.js';
-import { ALL_RUN_OPTIONS, ConfigError, OBJECT_STORE_OPTIONS, type OptionSpec, resolveRunConfig } from '../config.js';
+import { ALL_RUN_OPTIONS, ConfigError, loadClientTls, OBJECT_STORE_OPTIONS, type OptionSpec, REPEATED_SEPARATOR, resolveRunConfig } from '../config.js';
 import { T4Node, type NodeObjectStoreOptions } from '../node.js';
-import { createObjectStore, describeObjectStore } from '../object-store-factory.js';
-import { gcCommand, statusCommand } from './maintenance.js';
+import { describeObjectStore, openObjectStore } from '../object-store-factory.js';
+import { gcCommand, rekeyCommand, statusCommand } from './maintenance.js';
 
 /** Exit codes: 0 clean stop, 1 failure at run time, 2 bad flags or configuration. */
 const EXIT_FAILURE = 1;
@@ -26,9 +27,13 @@ async function run(flags: Record<string, string | undefined>): Promise<void> {
     throw error;
   }
   let objectStore: NodeObjectStoreOptions | undefined;
+  let tls: ServerTls | undefined;
   try {
+    // Read once: a changed certificate takes effect on restart.
+    if (config.clientTls !== undefined) tls = loadClientTls(config.clientTls);
     if (config.objectStore !== undefined) {
-      objectStore = { store: createObjectStore(config.objectStore), description: describeObjectStore(config.objectStore), durability: config.durability };
+      const opened = await openObjectStore(config.objectStore);
+      objectStore = { store: opened.store, preflight: opened.preflight, description: describeObjectStore(config.objectStore), durability: config.durability };
     }
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -57,9 +62,10 @@ async function run(flags: Record<string, string | undefined>): Promise<void> {
       limits: { ...DEFAULT_LIMITS, requestBytesMax: config.maxRequestBytes, txnOpsMax: config.maxTxnOps },
       logger,
       watchProgressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
+      auth: { enabled: config.authEnabled, tokenTtlSeconds: config.tokenTtlSeconds },
       ...(objectStore === undefined ? {} : { objectStore }),
     });
-    await node.serve({ listen: config.listen, advertiseClientUrl: config.advertiseClientUrl });
+    await node.serve({ listen: config.listen, advertiseClientUrl: config.advertiseClientUrl, ...(tls === undefined ? {} : { tls }) });
   } catch (error) {
     logger.error({ err: error }, 'start-up failed');
     logger.flush();
@@ -93,13 +99,22 @@ const program = new Command('t4')
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE));
 
 function addOptions(command: Command, specs: readonly OptionSpec[]): void {
-  for (const o of specs) command.addOption(new Option(`--${o.flag} <${o.valueName}>`, `${o.description} (env ${o.env}; default ${o.defaultText})`));
+  for (const o of specs) {
+    // A boolean flag given alone means true (`--auth-enabled`); `--auth-enabled=false` also works.
+    const value = o.valueName === 'bool' ? `[${o.valueName}]` : `<${o.valueName}>`;
+    const option = new Option(`--${o.flag} ${value}`, `${o.description} (env ${o.env}; default ${o.defaultText})`);
+    if (o.repeatable === true) option.argParser((value: string, previous: string | undefined) => (previous === undefined ? value : `${previous}${REPEATED_SEPARATOR}${value}`));
+    command.addOption(option);
+  }
 }
 
 /** commander camel-cases flag names; map back to the flag names config.ts uses. */
 function flagsOf(specs: readonly OptionSpec[], opts: Record<string, string | undefined>): Record<string, string | undefined> {
   const flags: Record<string, string | undefined> = {};
-  for (const o of specs) flags[o.flag] = opts[o.flag.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase())];
+  for (const o of specs) {
+    const value: unknown = opts[o.flag.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase())];
+    flags[o.flag] = value === true ? 'true' : (value as string | undefined);
+  }
   return flags;
 }
 
@@ -116,6 +131,14 @@ addOptions(statusCmd, [...OBJECT_STORE_OPTIONS, LOG_LEVEL_OPTION]);
 statusCmd.option('--json', 'print JSON');
 statusCmd.action(async (opts: Record<string, string | undefined>) => {
   process.exitCode = await statusCommand(flagsOf([...OBJECT_STORE_OPTIONS, LOG_LEVEL_OPTION], opts), opts['json'] !== undefined);
+});
+
+const rekeyCmd = program
+  .command('rekey')
+  .description('rewrite every object under the prefix that is not on the current encryption key, while nodes keep running (resumable)');
+addOptions(rekeyCmd, [...OBJECT_STORE_OPTIONS, LOG_LEVEL_OPTION]);
+rekeyCmd.action(async (opts: Record<string, string | undefined>) => {
+  process.exitCode = await rekeyCommand(flagsOf([...OBJECT_STORE_OPTIONS, LOG_LEVEL_OPTION], opts));
 });
 
 const gcCmd = program.command('gc').description('delete checkpoints beyond the newest N, the chunks only they used, and WAL segments they cover');

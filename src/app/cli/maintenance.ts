@@ -1,7 +1,8 @@
 import { PinoLogger, LOG_LEVELS, type LogLevel } from '../../adapters/node/pino-logger.js';
 import { collectGarbage, prefixStatus } from '../../domain/remote/gc.js';
 import { ConfigError, resolveObjectStoreSettings, type ObjectStoreSettings } from '../config.js';
-import { createObjectStore, describeObjectStore } from '../object-store-factory.js';
+import { describeObjectStore, openObjectStore, type OpenedObjectStore } from '../object-store-factory.js';
+import { describeRekeyResult, rekeyPrefix } from '../../adapters/encryption/rekey.js';
 
 /** `t4 status` and `t4 gc`: they read the object store directly; no node needs to run. */
 const EXIT_FAILURE = 1;
@@ -21,6 +22,21 @@ function settingsOrExit(command: string, flags: Record<string, string | undefine
   }
 }
 
+/** Opens the store and checks the prefix against the encryption flags; a ConfigError is a usage error. */
+async function openChecked(command: string, settings: ObjectStoreSettings): Promise<OpenedObjectStore | number> {
+  try {
+    const opened = await openObjectStore(settings);
+    await opened.preflight();
+    return opened;
+  } catch (error) {
+    if (error instanceof ConfigError || (error instanceof Error && /ConfigError$/.test(error.name))) {
+      process.stderr.write(`t4 ${command}: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+}
+
 function logLevel(flags: Record<string, string | undefined>): LogLevel {
   const level = flags['log-level'] ?? process.env['T4_LOG_LEVEL'] ?? 'warn';
   return LOG_LEVELS.includes(level as LogLevel) ? (level as LogLevel) : 'warn';
@@ -32,7 +48,9 @@ export async function statusCommand(flags: Record<string, string | undefined>, j
   const settings = settingsOrExit('status', flags);
   if (typeof settings === 'number') return settings;
   try {
-    const status = await prefixStatus(createObjectStore(settings));
+    const opened = await openChecked('status', settings);
+    if (typeof opened === 'number') return opened;
+    const status = await prefixStatus(opened.store);
     if (json) {
       process.stdout.write(`${JSON.stringify({ location: describeObjectStore(settings), ...status }, null, 2)}\n`);
       return 0;
@@ -71,8 +89,10 @@ export async function gcCommand(flags: Record<string, string | undefined>, keepT
   }
   const logger = PinoLogger.create(logLevel(flags));
   try {
+    const opened = await openChecked('gc', settings);
+    if (typeof opened === 'number') return opened;
     let lastReport = 0;
-    const result = await collectGarbage(createObjectStore(settings), logger, {
+    const result = await collectGarbage(opened.store, logger, {
       keep,
       dryRun,
       onProgress: (step, done, total) => {
@@ -94,6 +114,38 @@ export async function gcCommand(flags: Record<string, string | undefined>, keepT
   } catch (error) {
     process.stderr.write(`t4 gc: ${error instanceof Error ? error.message : String(error)}\n`);
     logger.flush();
+    return EXIT_FAILURE;
+  }
+}
+
+export async function rekeyCommand(flags: Record<string, string | undefined>): Promise<number> {
+  const settings = settingsOrExit('rekey', flags);
+  if (typeof settings === 'number') return settings;
+  try {
+    // No preflight: a prefix in the middle of a rotation holds objects on several keys by design.
+    const opened = await openObjectStore(settings);
+    if (opened.keyring === undefined) {
+      process.stderr.write('t4 rekey: an encryption key is required: --object-store-encryption-key-file or --object-store-encryption-key-env\n');
+      return EXIT_USAGE;
+    }
+    let lastReport = 0;
+    const result = await rekeyPrefix(opened.raw, opened.keyring, {
+      onProgress: (p) => {
+        const now = Date.now();
+        if (p.objectsDone === p.objectsTotal || now - lastReport > 2_000) {
+          lastReport = now;
+          process.stderr.write(`rekey: ${p.objectsDone}/${p.objectsTotal} objects (${mib(p.bytesDone)} of ${mib(p.bytesTotal)}), ${p.rewritten} rewritten\n`);
+        }
+      },
+    });
+    process.stdout.write(`${describeRekeyResult(result, opened.keyring)}\n`);
+    return result.remainingOnOldKeys === 0 ? 0 : EXIT_FAILURE;
+  } catch (error) {
+    if (error instanceof ConfigError || (error instanceof Error && /ConfigError$/.test(error.name))) {
+      process.stderr.write(`t4 rekey: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`t4 rekey: ${error instanceof Error ? error.message : String(error)}\n`);
     return EXIT_FAILURE;
   }
 }

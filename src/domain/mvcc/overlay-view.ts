@@ -3,6 +3,7 @@ import { bytesToMapKey, compareBytes } from '../bytes.js';
 import type { MvccReader } from '../../ports/mvcc-backend.js';
 import { rangeContains, type KeyRange } from './key-range.js';
 import type { KeyValue, Revision } from './types.js';
+import type { AuthState } from '../auth/types.js';
 
 interface PendingVersion {
   readonly main: Revision;
@@ -29,6 +30,8 @@ export class OverlayView implements MvccReader {
   private readonly pendingLeases = new Map<bigint, boolean>();
   private revisionNow: Revision;
   private compactNow: Revision;
+  /** The auth state as changed by the batch so far (undefined: unchanged). */
+  private pendingAuth: AuthState | undefined;
 
   constructor(private readonly base: MvccReader) {
     this.revisionNow = base.currentRevision();
@@ -47,6 +50,14 @@ export class OverlayView implements MvccReader {
   advanceTo(revision: Revision): void {
     assert(revision >= this.revisionNow, `view revision must not go back (${this.revisionNow} -> ${revision})`);
     this.revisionNow = revision;
+  }
+
+  pendingAuthState(): AuthState | undefined {
+    return this.pendingAuth;
+  }
+
+  recordAuthState(state: AuthState): void {
+    this.pendingAuth = state;
   }
 
   setCompactRevision(revision: Revision): void {

@@ -12,6 +12,8 @@
  *   get a --rev=2    -> OutOfRange "required revision has been compacted"
  *   put(a)@5         -> a {create 5, mod 5, version 1} (re-created: version restarts)
  */
+import type { AuthState } from '../auth/types.js';
+
 export type Revision = number;
 export type LeaseId = bigint;
 
@@ -60,6 +62,12 @@ export interface CommittedBatch {
   readonly compactRevision: Revision | undefined;
   /** Lease grants and revokes, in request order (absent: none). */
   readonly leaseChanges?: readonly LeaseChange[];
+  /**
+   * The whole auth state after this batch, when a request in it changed users, roles or the
+   * enabled flag (absent: unchanged). Takes no KV revision (etcd's auth revision is separate);
+   * applying it again is harmless, so replay is idempotent.
+   */
+  readonly authState?: AuthState;
 }
 
 /** The compaction revision of a store never compacted (etcd: -1, so even `compact 0` is accepted once). */

@@ -1,6 +1,7 @@
 import { assert } from '../assert.js';
 import { EMPTY_BYTES } from '../bytes.js';
 import type { OverlayView } from './overlay-view.js';
+import type { AuthState } from '../auth/types.js';
 import type { Change, KeyValue, LeaseChange, LeaseId, Revision } from './types.js';
 
 /**
@@ -15,6 +16,7 @@ export class WriteTxn {
   private readonly changeList: Change[] = [];
   private compactTo: Revision | undefined;
   private readonly leaseList: LeaseChange[] = [];
+  private authNext: AuthState | undefined;
   readonly beginRevision: Revision;
 
   constructor(readonly view: OverlayView) {
@@ -40,6 +42,22 @@ export class WriteTxn {
 
   get leaseChanges(): readonly LeaseChange[] {
     return this.leaseList;
+  }
+
+  /** The auth state this request set (undefined: it changed none). */
+  get authState(): AuthState | undefined {
+    return this.authNext;
+  }
+
+  /** The auth state this request sees: the batch's pending one, else `committed`. */
+  currentAuthState(committed: AuthState): AuthState {
+    return this.view.pendingAuthState() ?? committed;
+  }
+
+  /** Records the new auth state (whole; no revision). The auth module checks first. */
+  setAuthState(state: AuthState): void {
+    this.authNext = state;
+    this.view.recordAuthState(state);
   }
 
   /** Records a lease grant (no revision). The lease module checks for duplicates first. */

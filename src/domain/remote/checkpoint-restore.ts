@@ -3,6 +3,7 @@ import type { Checksum } from '../../ports/checksum.js';
 import type { DatabaseRestorer } from '../../ports/database-snapshots.js';
 import type { Logger } from '../../ports/logger.js';
 import { listAll, type ObjectStore } from '../../ports/object-store.js';
+import { ObjectDecryptionError } from '../../ports/object-store-errors.js';
 import { decodeCheckpointManifest, decodeLatestPointer, type CheckpointManifest } from './checkpoint-manifest.js';
 import { CHECKPOINT_PREFIX, chunkKey, LATEST_MANIFEST_KEY, parseCheckpointManifestKey } from './remote-keys.js';
 
@@ -23,6 +24,17 @@ export async function readManifest(store: ObjectStore, key: string): Promise<Che
   const bytes = await store.get(key);
   if (bytes === undefined) throw new RemoteStateError(`t4: checkpoint manifest ${key} does not exist`);
   return decodeCheckpointManifest(bytes, key);
+}
+
+/**
+ * A checkpoint that cannot be used (an unreadable manifest, a missing or damaged chunk, a body that
+ * does not decrypt because it was damaged): fall back to the previous one. A key that is not
+ * configured or a plaintext object under an encrypted configuration is a configuration error and
+ * stops start-up instead.
+ */
+function isUnreadable(error: unknown): boolean {
+  if (error instanceof RemoteStateError) return true;
+  return error instanceof ObjectDecryptionError && error.reason !== 'unknown-key-id' && error.reason !== 'not-encrypted';
 }
 
 /** A manifest this T4 cannot read because it is too new: never fall back past it (that would hide newer data). */
@@ -59,7 +71,7 @@ export async function restoreNewestCheckpoint(
       if (i > 0) logger.warn({ checkpoint: key, revision: manifest.revision }, 'restored an older checkpoint because newer ones were unreadable');
       return manifest;
     } catch (error) {
-      if (isTooNew(error) || !(error instanceof RemoteStateError)) throw error;
+      if (isTooNew(error) || !isUnreadable(error)) throw error;
       logger.warn({ err: error, checkpoint: key }, 'checkpoint unreadable; trying the previous one');
     }
   }

@@ -21,14 +21,14 @@ export function replayWal(batches: readonly CommittedBatch[], backend: MvccBacke
     const current = backend.currentRevision();
     if (batch.toRevision < current) continue;
     if (batch.toRevision === current && batch.fromRevision !== batch.toRevision) continue;
-    // Batches that take no revision (compaction, lease grants and revokes without keys) at the
+    // Batches that take no revision (compaction, lease grants and revokes without keys, auth changes) at the
     // store's revision may or may not be in the store: their effects are idempotent, so they are
     // applied again, in order, leaving out a compaction the store already has.
     assert(batch.fromRevision === current, `replay must be contiguous: store at ${current}, batch from ${batch.fromRevision}`);
     const compactRevision =
       batch.compactRevision !== undefined && batch.compactRevision > backend.compactRevision() ? batch.compactRevision : undefined;
     const toApply: CommittedBatch = { ...batch, compactRevision };
-    if (toApply.changes.length === 0 && compactRevision === undefined && (toApply.leaseChanges ?? []).length === 0) continue;
+    if (toApply.changes.length === 0 && compactRevision === undefined && (toApply.leaseChanges ?? []).length === 0 && toApply.authState === undefined) continue;
     backend.apply(toApply);
     replayed++;
   }

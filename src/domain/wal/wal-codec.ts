@@ -2,6 +2,8 @@ import { assert } from '../assert.js';
 import { EMPTY_BYTES } from '../bytes.js';
 import type { Checksum } from '../../ports/checksum.js';
 import type { Change, CommittedBatch, LeaseChange, Revision } from '../mvcc/types.js';
+import { decodeAuthState, encodeAuthState } from '../auth/auth-codec.js';
+import type { AuthState } from '../auth/types.js';
 
 /**
  * The WAL's byte format (docs/wal.md). Big-endian throughout.
@@ -20,7 +22,8 @@ import type { Change, CommittedBatch, LeaseChange, Revision } from '../mvcc/type
  *   4 LEASE_GRANT   lease id i64 | ttl seconds i64
  *   5 LEASE_REVOKE  lease id i64 (the deletions of its keys are DELETE entries of the same batch)
  *   6-15       lease records (reserved: checkpoint)
- *   16-31      auth records (reserved)
+ *   16 AUTH_STATE    len u32 | the whole auth state after the batch (auth/auth-codec.ts); takes no revision
+ *   17-31      auth records (reserved)
  */
 export const SEGMENT_MAGIC = new Uint8Array([0x54, 0x34, 0x02, 0x0a]);
 export const SEGMENT_HEADER_BYTES = 24;
@@ -35,6 +38,7 @@ export const enum WalOp {
   LeaseRevoke = 5,
   LeaseCheckpoint = 6,
   AuthFirst = 16,
+  AuthState = 16,
   AuthLast = 31,
 }
 
@@ -70,6 +74,8 @@ export function encodeBatchFrame(batch: CommittedBatch, term: bigint, checksum: 
   if (batch.compactRevision !== undefined) payloadBytes += 1 + 8;
   const leaseChanges = batch.leaseChanges ?? [];
   for (const l of leaseChanges) payloadBytes += l.kind === 'grant' ? 1 + 8 + 8 : 1 + 8;
+  const auth = batch.authState === undefined ? undefined : encodeAuthState(batch.authState);
+  if (auth !== undefined) payloadBytes += 1 + 4 + auth.length;
   assert(payloadBytes <= 0xffff_ffff, 'a WAL frame holds at most 4 GiB');
 
   const out = new Uint8Array(FRAME_HEADER_BYTES + payloadBytes);
@@ -79,7 +85,7 @@ export function encodeBatchFrame(batch: CommittedBatch, term: bigint, checksum: 
   view.setBigUint64(o + 1, term);
   view.setBigInt64(o + 9, BigInt(batch.fromRevision));
   view.setBigInt64(o + 17, BigInt(batch.toRevision));
-  view.setUint32(o + 25, batch.changes.length + (batch.compactRevision !== undefined ? 1 : 0) + leaseChanges.length);
+  view.setUint32(o + 25, batch.changes.length + (batch.compactRevision !== undefined ? 1 : 0) + leaseChanges.length + (auth !== undefined ? 1 : 0));
   o += 29;
   for (const c of batch.changes) {
     if (c.kind === 'put') {
@@ -121,6 +127,13 @@ export function encodeBatchFrame(batch: CommittedBatch, term: bigint, checksum: 
       o += 9;
     }
   }
+  if (auth !== undefined) {
+    view.setUint8(o, WalOp.AuthState);
+    view.setUint32(o + 1, auth.length);
+    o += 5;
+    out.set(auth, o);
+    o += auth.length;
+  }
   assert(o === out.length, 'WAL frame size computed exactly');
   view.setUint32(0, payloadBytes);
   view.setUint32(4, checksum.crc32c(out.subarray(FRAME_HEADER_BYTES)));
@@ -161,6 +174,7 @@ function decodeBatch(payload: Uint8Array): { batch: CommittedBatch; term: bigint
   const changes: Change[] = [];
   let compactRevision: Revision | undefined;
   const leaseChanges: LeaseChange[] = [];
+  let authState: AuthState | undefined;
   const bytesAt = (len: number): Uint8Array => {
     if (o + len > payload.length) throw new Error('entry runs past the end of the frame');
     const b = payload.slice(o, o + len);
@@ -203,12 +217,22 @@ function decodeBatch(payload: Uint8Array): { batch: CommittedBatch; term: bigint
     } else if (op === WalOp.LeaseRevoke) {
       leaseChanges.push({ kind: 'revoke', id: view.getBigInt64(o + 1) });
       o += 9;
+    } else if (op === WalOp.AuthState) {
+      const length = view.getUint32(o + 1);
+      o += 5;
+      authState = decodeAuthState(bytesAt(length));
     } else {
       throw new Error(`unknown WAL op ${op} (written by a newer T4?)`);
     }
   }
   if (o !== payload.length) throw new Error('frame has bytes after its last entry');
-  const batch: CommittedBatch =
-    leaseChanges.length > 0 ? { fromRevision, toRevision, changes, compactRevision, leaseChanges } : { fromRevision, toRevision, changes, compactRevision };
+  const batch: CommittedBatch = {
+    fromRevision,
+    toRevision,
+    changes,
+    compactRevision,
+    ...(leaseChanges.length > 0 ? { leaseChanges } : {}),
+    ...(authState !== undefined ? { authState } : {}),
+  };
   return { batch, term };
 }

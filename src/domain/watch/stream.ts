@@ -96,6 +96,11 @@ export class WatchStream implements WatcherOwner {
     return id;
   }
 
+  /** Refuses a create request the adapter rejected (etcd: permission denied), as a refused create. */
+  refuse(reason: string): void {
+    this.emit({ kind: 'refused', revision: this.host.revision(), reason });
+  }
+
   /** Cancels a watcher; etcd answers only when it existed. */
   cancel(id: WatchId): void {
     const watcher = this.watchers.get(id);

@@ -7,6 +7,7 @@ import type { MvccBackend } from '../../ports/mvcc-backend.js';
 import { OverlayView } from '../mvcc/overlay-view.js';
 import { WriteTxn } from '../mvcc/write-txn.js';
 import type { Change, CommittedBatch, LeaseChange, Revision } from '../mvcc/types.js';
+import type { AuthState } from '../auth/types.js';
 
 /**
  * The one write path (DESIGN-NOTES 2). Requests queue here; the pipeline takes every queued
@@ -114,6 +115,7 @@ export class WritePipeline {
     const changes: Change[] = [];
     let compactRevision: Revision | undefined;
     const leaseChanges: LeaseChange[] = [];
+    let authState: AuthState | undefined;
     const accepted: { job: Job; value: unknown }[] = [];
 
     for (const job of jobs) {
@@ -127,6 +129,7 @@ export class WritePipeline {
         changes.push(...tx.changes);
         if (tx.compactRevision !== undefined) compactRevision = tx.compactRevision;
         leaseChanges.push(...tx.leaseChanges);
+        if (tx.authState !== undefined) authState = tx.authState;
         accepted.push({ job, value });
       } catch (error) {
         if (!(error instanceof T4Error)) {
@@ -136,7 +139,7 @@ export class WritePipeline {
           return;
         }
         assert(
-          !tx.hasChanges() && tx.compactRevision === undefined && tx.leaseChanges.length === 0,
+          !tx.hasChanges() && tx.compactRevision === undefined && tx.leaseChanges.length === 0 && tx.authState === undefined,
           'a failed request must not have changed anything',
         );
         job.reject(error);
@@ -149,8 +152,9 @@ export class WritePipeline {
       changes,
       compactRevision,
       ...(leaseChanges.length > 0 ? { leaseChanges } : {}),
+      ...(authState !== undefined ? { authState } : {}),
     };
-    if (changes.length > 0 || compactRevision !== undefined || leaseChanges.length > 0) {
+    if (changes.length > 0 || compactRevision !== undefined || leaseChanges.length > 0 || authState !== undefined) {
       assert(
         batch.toRevision === fromRevision + new Set(changes.map((c) => c.main)).size,
         'revisions in a batch are contiguous',

@@ -2,7 +2,7 @@
 // refusal of contradictory or stray flags, durability settings.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, resolveObjectStoreSettings, resolveRunConfig } from '../../../src/app/config.js';
+import { ConfigError, REPEATED_SEPARATOR, resolveObjectStoreSettings, resolveRunConfig } from '../../../src/app/config.js';
 
 const refuses = (fn: () => unknown, pattern: RegExp): void => assert.throws(fn, (e: unknown) => e instanceof ConfigError && pattern.test(e.message));
 
@@ -20,6 +20,7 @@ describe('object store configuration', () => {
     );
     assert.deepEqual(c.objectStore, {
       kind: 's3',
+      encryption: undefined,
       config: { bucket: 'flag-bucket', prefix: 't4/', endpoint: 'http://127.0.0.1:9000', credentials: { kind: 'static', accessKeyId: 'id', secretAccessKey: 'secret' } },
     });
     assert.equal(c.durability.walSyncUpload, false);
@@ -44,6 +45,7 @@ describe('object store configuration', () => {
   it('GCS: bucket, prefix, endpoint, credentials file; both stores at once is an error', () => {
     assert.deepEqual(resolveObjectStoreSettings({ 'gcs-bucket': 'g', 'gcs-endpoint': 'http://127.0.0.1:4443' }, { T4_GCS_PREFIX: 'p' }), {
       kind: 'gcs',
+      encryption: undefined,
       config: { bucket: 'g', prefix: 'p', endpoint: 'http://127.0.0.1:4443' },
     });
     refuses(() => resolveObjectStoreSettings({ 'gcs-bucket': 'g' }, { T4_S3_BUCKET: 'b-1' }), /T4_S3_BUCKET and --gcs-bucket are both set: choose one object store/);
@@ -62,5 +64,24 @@ describe('object store configuration', () => {
     refuses(() => resolveRunConfig({ ...s3, 'wal-sync-upload': 'yes' }, {}), /--wal-sync-upload: "yes" must be true or false/);
     refuses(() => resolveRunConfig({ ...s3, 'segment-max-size-mb': '0' }, {}), /--segment-max-size-mb: "0" must be a whole number/);
     refuses(() => resolveRunConfig(s3, { T4_CHECKPOINT_INTERVAL_MIN: 'soon' }), /T4_CHECKPOINT_INTERVAL_MIN: "soon" must be a whole number/);
+  });
+
+  it('encryption keys: current key file or env, key id, repeatable older keys (flags joined by the CLI, env comma-separated)', () => {
+    const s3 = { 's3-bucket': 'b-1', 's3-default-credentials': 'true' };
+    assert.equal(resolveObjectStoreSettings(s3, {})?.encryption, undefined);
+    assert.deepEqual(
+      resolveObjectStoreSettings(
+        { ...s3, 'object-store-encryption-key-file': '/k/new', 'object-store-encryption-key-id': '1', 'object-store-encryption-old-key-file': `0:/k/old${REPEATED_SEPARATOR}2:/k/older` },
+        {},
+      )?.encryption,
+      { file: '/k/new', env: undefined, id: 1, oldKeys: [{ id: 0, file: '/k/old' }, { id: 2, file: '/k/older' }] },
+    );
+    assert.deepEqual(
+      resolveObjectStoreSettings(s3, { T4_OBJECT_STORE_ENCRYPTION_KEY_ENV: 'KEY', T4_OBJECT_STORE_ENCRYPTION_OLD_KEY_ENV: '0:OLD_A, 3:OLD_B' })?.encryption,
+      { file: undefined, env: 'KEY', id: undefined, oldKeys: [{ id: 0, env: 'OLD_A' }, { id: 3, env: 'OLD_B' }] },
+    );
+    refuses(() => resolveObjectStoreSettings({ ...s3, 'object-store-encryption-key-id': '300', 'object-store-encryption-key-file': '/k' }, {}), /must be a key id from 0 to 255/);
+    refuses(() => resolveObjectStoreSettings({ ...s3, 'object-store-encryption-old-key-file': '/no/id' }, {}), /takes ID:VALUE/);
+    refuses(() => resolveObjectStoreSettings({ 'object-store-encryption-key-file': '/k' }, {}), /--object-store-encryption-key-file needs --s3-bucket or --gcs-bucket/);
   });
 });
