@@ -22,10 +22,11 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
  * a Map key. Not for display.
  */
 export function bytesToMapKey(b: Uint8Array): string {
+  // fromCharCode takes the typed array itself as its argument list: no intermediate array. Chunks
+  // keep the argument count far below engine limits.
+  if (b.length <= 4096) return String.fromCharCode.apply(null, b as unknown as number[]);
   let s = '';
-  for (let i = 0; i < b.length; i += 4096) {
-    s += String.fromCharCode.apply(null, Array.from(b.subarray(i, i + 4096)));
-  }
+  for (let i = 0; i < b.length; i += 4096) s += String.fromCharCode.apply(null, b.subarray(i, i + 4096) as unknown as number[]);
   return s;
 }
 

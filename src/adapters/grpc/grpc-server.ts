@@ -159,10 +159,18 @@ export class GrpcServer {
     metadata: grpc.Metadata;
     on(event: 'cancelled', listener: () => void): unknown;
     getAuthContext(): { sslPeerCertificate?: PeerCertificate };
-  }): CallContext {
+  }): CallContext & { finish(): void } {
     const controller = new AbortController();
-    call.on('cancelled', () => controller.abort());
+    // grpc-js reports 'cancelled' also when a finished call's stream closes; aborting then would
+    // cost a DOMException (with a stack) per call for nothing, so a finished call ignores it.
+    let finished = false;
+    call.on('cancelled', () => {
+      if (!finished) controller.abort();
+    });
     return {
+      finish: () => {
+        finished = true;
+      },
       signal: controller.signal,
       metadata: (key) => {
         const v = call.metadata.get(key)[0];
@@ -185,15 +193,23 @@ export class GrpcServer {
       try {
         result = handler(call.request, ctx);
       } catch (error) {
+        ctx.finish();
         callback(this.toServiceError(path, error) as grpc.ServiceError);
         return;
       }
       if (result instanceof Promise) {
         result.then(
-          (res) => callback(null, res),
-          (error: unknown) => callback(this.toServiceError(path, error) as grpc.ServiceError),
+          (res) => {
+            ctx.finish();
+            callback(null, res);
+          },
+          (error: unknown) => {
+            ctx.finish();
+            callback(this.toServiceError(path, error) as grpc.ServiceError);
+          },
         );
       } else {
+        ctx.finish();
         callback(null, result);
       }
     };

@@ -86,8 +86,10 @@ export class KeyIndex<T extends Ranged> {
 
   /** Calls `visit` for every member whose range contains `key`. */
   forEachMatch(key: Uint8Array, visit: (member: T) => void): void {
-    const single = this.singles.get(bytesToMapKey(key));
-    if (single !== undefined) for (const m of single) visit(m);
+    if (this.singles.size > 0) {
+      const single = this.singles.get(bytesToMapKey(key));
+      if (single !== undefined) for (const m of single) visit(m);
+    }
     const end = this.upperBound(key);
     for (let i = 0; i < end; i++) {
       const group = this.sorted[i] as Group<T>;
