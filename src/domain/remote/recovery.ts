@@ -109,7 +109,12 @@ export async function recoverWithObjectStore(ports: RecoveryPorts): Promise<Reco
   }
   if (missing.length > 0) logger.info({ batches: missing.length, fromRevision: remoteLast, toRevision: revision }, 'the local disk is ahead of the object store; uploading the difference');
   await ports.uploadMissing(read.tail, missing);
-  // Only now (everything local is in the object store) may the local WAL be dropped.
-  if (restored !== undefined || applied > 0) await ports.resetLocalWal(local);
+  // Only now (everything local is in the object store) may the local WAL be dropped. Also when
+  // the store is ahead of the local WAL without having applied anything now: an earlier start-up
+  // attempt replayed remote batches and then failed (the store unreachable), so those batches are
+  // in the store but in no local segment, and maybe not yet synced: a power cut would leave the
+  // store behind the next segment, and start-up would stop at "WAL segments are missing".
+  const localWalRevision = local.localBatches[local.localBatches.length - 1]?.toRevision ?? INITIAL_REVISION;
+  if (restored !== undefined || applied > 0 || revision > localWalRevision) await ports.resetLocalWal(local);
   return { local, restored, remoteBatchesApplied: applied, tail: read.tail, missing, checkpointRevision };
 }
