@@ -3,7 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as rpc from '../adapters/grpc/gen/etcd/api/etcdserverpb/rpc_pb.js';
 import { Health } from '../adapters/grpc/gen/grpc/health/v1/health_pb.js';
-import { GrpcServer, type ServerTls } from '../adapters/grpc/grpc-server.js';
+import { GrpcServer, type RpcServer, type ServerTls } from '../adapters/grpc/grpc-server.js';
+import { H2GrpcServer } from '../adapters/grpc/h2-grpc-server.js';
 import { HeaderFactory } from '../adapters/grpc/header.js';
 import { healthHandlers } from '../adapters/grpc/health-handlers.js';
 import { kvHandlers } from '../adapters/grpc/kv-handlers.js';
@@ -126,7 +127,7 @@ export class T4Node {
   readonly clusterId: bigint;
   private readonly pipeline: WritePipeline;
   private readonly compactor: Compactor;
-  private server: GrpcServer | undefined;
+  private server: RpcServer | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -336,12 +337,16 @@ export class T4Node {
   async serve(options: ServeOptions): Promise<string> {
     if (this.server !== undefined) throw new Error('already serving');
     const logger = this.options.logger.child({ component: 'grpc' });
-    const server = new GrpcServer({
+    const serverOptions = {
       requestBytesMax: this.options.limits.requestBytesMax,
       keepaliveTimeMs: options.keepaliveTimeMs ?? 2 * 60 * 60 * 1000,
       keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? 20_000,
       logger,
-    });
+    };
+    // T4_GRPC_SERVER picks the gRPC implementation while the node:http2 one is being proven (blank: the default).
+    const implementation = process.env['T4_GRPC_SERVER'] || 'grpc-js';
+    if (implementation !== 'grpc-js' && implementation !== 'h2') throw new Error(`T4_GRPC_SERVER must be grpc-js or h2, not ${implementation}`);
+    const server: RpcServer = implementation === 'h2' ? new H2GrpcServer(serverOptions) : new GrpcServer(serverOptions);
     const headers = new HeaderFactory(this.clusterId, this.memberId, () => 1n);
     let clientUrls: string[] = [];
     // Without --auth-enabled nothing is checked and Auth answers as a server without auth.

@@ -16,7 +16,21 @@ export interface GrpcServerOptions {
   readonly logger: Logger;
 }
 
-const GRPC_OVERHEAD_BYTES = 512 * 1024;
+/** gRPC framing and metadata allowance over `requestBytesMax` in the receive limit, as etcd. */
+export const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+/**
+ * What the node needs of a gRPC server; GrpcServer (grpc-js) and H2GrpcServer (node:http2)
+ * both serve the same transport-neutral handlers through it.
+ */
+export interface RpcServer {
+  serviceNames(): readonly string[];
+  register(service: DescService, handlers: ServiceHandlers): void;
+  /** Binds `host:port` (port 0 picks a free one), with TLS when `tls` is set; returns the bound `host:port`. */
+  listen(address: string, tls?: ServerTls): Promise<string>;
+  /** Stops accepting calls, lets running ones finish for up to `graceMs`, then cancels the rest. */
+  close(graceMs: number): Promise<void>;
+}
 
 /** PEM material for TLS on the client port; read once at start (a restart reloads it). */
 export interface ServerTls {
@@ -81,7 +95,7 @@ export function serverCredentials(tls: ServerTls | undefined): grpc.ServerCreden
 }
 
 /** The Common Name of a verified client certificate (grpc-js reports one only once verified). */
-function commonName(peer: PeerCertificate | undefined): string | undefined {
+export function commonName(peer: PeerCertificate | undefined): string | undefined {
   const cn: unknown = peer?.subject?.CN;
   const name = Array.isArray(cn) ? cn[0] : cn;
   return typeof name === 'string' && name !== '' ? name : undefined;
@@ -92,7 +106,7 @@ function commonName(peer: PeerCertificate | undefined): string | undefined {
  * no minimum ping interval, which is at least as lenient as etcd's and Go T4's (5 s, permitted
  * without streams), so no client ever gets GOAWAY too_many_pings.
  */
-export class GrpcServer {
+export class GrpcServer implements RpcServer {
   private readonly server: grpc.Server;
   private readonly names: string[] = [];
 
