@@ -343,8 +343,8 @@ export class T4Node {
       keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? 20_000,
       logger,
     };
-    // T4_GRPC_SERVER picks the gRPC implementation while the node:http2 one is being proven (blank: the default).
-    const implementation = process.env['T4_GRPC_SERVER'] || 'grpc-js';
+    // The lean node:http2 server is the default; T4_GRPC_SERVER=grpc-js selects grpc-js (blank: the default).
+    const implementation = process.env['T4_GRPC_SERVER'] || 'h2';
     if (implementation !== 'grpc-js' && implementation !== 'h2') throw new Error(`T4_GRPC_SERVER must be grpc-js or h2, not ${implementation}`);
     const server: RpcServer = implementation === 'h2' ? new H2GrpcServer(serverOptions) : new GrpcServer(serverOptions);
     const headers = new HeaderFactory(this.clusterId, this.memberId, () => 1n);
