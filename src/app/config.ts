@@ -94,7 +94,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     flag: 'advertise-client-url',
     env: 'T4_ADVERTISE_CLIENT_URL',
     valueName: 'url',
-    defaultText: 'http://<listen address>',
+    defaultText: 'http(s)://<listen address> (https with client TLS)',
     description: 'client URL reported by MemberList (0.0.0.0 is advertised as 127.0.0.1)',
   },
   { flag: 'log-level', env: 'T4_LOG_LEVEL', valueName: 'level', defaultText: 'info', description: `one of ${LOG_LEVELS.join(', ')}` },
