@@ -3,6 +3,25 @@ import { AbortedError } from '../domain/errors.js';
 import { assert } from '../domain/assert.js';
 import { OBJECT_STORE_PAGE_KEYS_MAX, type ListPageOptions } from '../ports/object-store.js';
 
+/** A store's namespace prefix and the mapping between T4's relative keys and the bucket's names. */
+export class KeyNamespace {
+  constructor(readonly prefix: string) {}
+
+  /** Checks a call's key (and its abort signal) before any request is made. */
+  enter(key: string, options: { readonly signal?: AbortSignal } | undefined): void {
+    throwIfAborted(options?.signal);
+    assertObjectKey(key, this.prefix);
+  }
+
+  full(key: string): string {
+    return this.prefix + key;
+  }
+
+  relative(fullKey: string): string {
+    return fullKey.startsWith(this.prefix) ? fullKey.slice(this.prefix.length) : fullKey;
+  }
+}
+
 /** S3 and GCS both cap an object name at 1024 UTF-8 bytes. */
 export const OBJECT_KEY_BYTES_MAX = 1024;
 

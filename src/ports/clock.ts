@@ -1,11 +1,12 @@
 /**
  * Time, as the domain sees it. `monotonicMs` measures elapsed time (lease expiry, progress notify)
- * and never goes back; `wallMs` is only for values written out as hints, never for decisions.
+ * and never goes back; `wallIso` is only for values written out as hints, never for decisions.
  * Tests and the simulator use a virtual clock (adapters/memory/virtual-clock.ts).
  */
 export interface Clock {
   monotonicMs(): number;
-  wallMs(): number;
+  /** Wall-clock time as ISO 8601 (UTC), e.g. for `created_at` in a manifest. */
+  wallIso(): string;
 }
 
 export type CancelTimer = () => void;

@@ -7,6 +7,8 @@
 // ("etcdctl not installed (apt-get install etcd-client)"). With T4_REQUIRE_EXTERNAL=1 (set by CI)
 // findExternal throws instead, so the test file fails rather than silently skipping.
 import { accessSync, constants, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { runCommand } from './child-process.js';
 import { delimiter, join } from 'node:path';
 
 export type External =
@@ -61,4 +63,30 @@ export function requireBinary(name: string): string {
   const found = findExternal(name);
   if (found.path === undefined) throw new Error(found.skip);
   return found.path;
+}
+
+/** `name` as `go install` puts it: in $GOPATH/bin (each GOPATH entry, then `go env GOPATH`, then ~/go/bin). */
+export async function goBinBinary(name: string): Promise<string | undefined> {
+  const dirs: string[] = [];
+  for (const p of (process.env['GOPATH'] ?? '').split(':')) if (p !== '') dirs.push(join(p, 'bin'));
+  if (whichSync('go') !== undefined) {
+    try {
+      const result = await runCommand('go', ['env', 'GOPATH'], { timeoutMs: 10_000 });
+      const gopath = result.stdout.trim().split(':')[0];
+      if (result.code === 0 && gopath) dirs.push(join(gopath, 'bin'));
+    } catch {
+      // fall through to the default GOPATH
+    }
+  }
+  dirs.push(join(homedir(), 'go', 'bin'));
+  for (const dir of dirs) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }

@@ -12,12 +12,9 @@
 //
 // No flag is needed for generation preconditions: ifGenerationMatch (0 and <generation>) is
 // honoured by every backend since v1.40. Tests may create buckets (createBucket); T4 itself never does.
-import { accessSync, constants } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { GcsObjectStoreConfig } from '../../src/adapters/gcs/gcs-config.js';
-import { freePort, runCommand, sleep, Supervised } from './child-process.js';
-import { externalsRequired, whichSync } from './external.js';
+import { freePort, sleep, Supervised } from './child-process.js';
+import { externalsRequired, goBinBinary, whichSync } from './external.js';
 
 /** The version .ci/run installs; the tests were checked against it. */
 export const FAKE_GCS_SERVER_VERSION = 'v1.56.1';
@@ -39,7 +36,7 @@ export interface FakeGcsServer {
 
 /** Finds the fake-gcs-server binary; quick. */
 export async function findFakeGcs(): Promise<FakeGcsAvailability> {
-  const binary = whichSync('fake-gcs-server') ?? (await goBinFakeGcs());
+  const binary = whichSync('fake-gcs-server') ?? (await goBinBinary('fake-gcs-server'));
   if (binary !== undefined) return { skip: false, binary };
   const reason = `fake-gcs-server not available: no fake-gcs-server binary on PATH or in $(go env GOPATH)/bin (run .ci/run, or go install github.com/fsouza/fake-gcs-server@${FAKE_GCS_SERVER_VERSION})`;
   if (externalsRequired()) throw new Error(`${reason}; T4_REQUIRE_EXTERNAL=1 forbids skipping`);
@@ -102,31 +99,6 @@ function serverFor(endpoint: string, child: Supervised): FakeGcsServer {
       await child.stop('SIGTERM', 10_000);
     },
   };
-}
-
-async function goBinFakeGcs(): Promise<string | undefined> {
-  const dirs: string[] = [];
-  for (const p of (process.env['GOPATH'] ?? '').split(':')) if (p !== '') dirs.push(join(p, 'bin'));
-  if (whichSync('go') !== undefined) {
-    try {
-      const result = await runCommand('go', ['env', 'GOPATH'], { timeoutMs: 10_000 });
-      const gopath = result.stdout.trim().split(':')[0];
-      if (result.code === 0 && gopath) dirs.push(join(gopath, 'bin'));
-    } catch {
-      // fall through to the default GOPATH
-    }
-  }
-  dirs.push(join(homedir(), 'go', 'bin'));
-  for (const dir of dirs) {
-    const candidate = join(dir, 'fake-gcs-server');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 async function waitReady(child: Supervised, endpoint: string): Promise<void> {

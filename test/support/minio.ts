@@ -25,14 +25,13 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash, createHmac, type BinaryLike } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { accessSync, constants, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { S3ObjectStoreConfig } from '../../src/adapters/s3/s3-config.js';
 import { testCertificates } from './certs.js';
 import { freePort, makeTempDir, removeDir, runCommand, sleep, Supervised } from './child-process.js';
-import { externalsRequired, whichSync } from './external.js';
+import { externalsRequired, goBinBinary, whichSync } from './external.js';
 
 /**
  * The image used when Docker is available. RELEASE.2025-09-07T16-13-09Z is the last MinIO image
@@ -92,14 +91,14 @@ export interface MinioServer {
  */
 export async function findMinio(options: StartMinioOptions = {}): Promise<MinioAvailability> {
   if (options.tls === true) {
-    const binary = whichSync('minio') ?? (await goBinMinio());
+    const binary = whichSync('minio') ?? (await goBinBinary('minio'));
     if (binary !== undefined) return { skip: false, via: 'binary', binary };
     return skipOrThrow(
       'MinIO over TLS not available: it needs a minio binary on PATH or in $(go env GOPATH)/bin (run .ci/run, or go install github.com/minio/minio@<pinned version>); the testcontainers path does not serve TLS',
     );
   }
   if (await dockerAnswers()) return { skip: false, via: 'testcontainers' };
-  const binary = whichSync('minio') ?? (await goBinMinio());
+  const binary = whichSync('minio') ?? (await goBinBinary('minio'));
   if (binary !== undefined) return { skip: false, via: 'binary', binary };
   return skipOrThrow('MinIO not available: no Docker engine answered and no minio binary on PATH or in $(go env GOPATH)/bin (run .ci/run, or go install github.com/minio/minio@<pinned version>)');
 }
@@ -162,31 +161,6 @@ async function dockerAnswers(): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function goBinMinio(): Promise<string | undefined> {
-  const dirs: string[] = [];
-  for (const p of (process.env['GOPATH'] ?? '').split(':')) if (p !== '') dirs.push(join(p, 'bin'));
-  if (whichSync('go') !== undefined) {
-    try {
-      const result = await runCommand('go', ['env', 'GOPATH'], { timeoutMs: 10_000 });
-      const gopath = result.stdout.trim().split(':')[0];
-      if (result.code === 0 && gopath) dirs.push(join(gopath, 'bin'));
-    } catch {
-      // fall through to the default GOPATH
-    }
-  }
-  dirs.push(join(homedir(), 'go', 'bin'));
-  for (const dir of dirs) {
-    const candidate = join(dir, 'minio');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 function serverFor(via: MinioServer['via'], endpoint: string, caBundle: string | undefined, stop: () => Promise<void>, logs: () => string): MinioServer {

@@ -11,7 +11,7 @@ import type {
   VersionedObject,
 } from '../../ports/object-store.js';
 import { ObjectStoreRequestError, ObjectStoreUnavailableError, type ObjectStoreOperation } from '../../ports/object-store-errors.js';
-import { assertObjectKey, pageSize, throwIfAborted } from '../object-store-keys.js';
+import { KeyNamespace, pageSize, throwIfAborted } from '../object-store-keys.js';
 import { resolveGcsConfig, type GcsObjectStoreConfig, type ResolvedGcsConfig } from './gcs-config.js';
 import { isObjectMissing, toObjectStoreError } from './gcs-errors.js';
 
@@ -51,12 +51,14 @@ import { isObjectMissing, toObjectStoreError } from './gcs-errors.js';
 const LIST_EMPTY_PAGES_MAX = 8;
 
 export class GcsObjectStore implements ConditionalObjectStore {
+  private readonly keys: KeyNamespace;
   readonly config: ResolvedGcsConfig;
   private readonly reads: Bucket;
   private readonly writes: Bucket;
 
   constructor(config: GcsObjectStoreConfig) {
     this.config = resolveGcsConfig(config);
+    this.keys = new KeyNamespace(this.config.prefix);
     const c = this.config;
     const common: StorageOptions = {
       ...(c.endpoint !== undefined ? { apiEndpoint: c.endpoint, useAuthWithCustomEndpoint: c.authenticated } : {}),
@@ -100,13 +102,13 @@ export class GcsObjectStore implements ConditionalObjectStore {
   }
 
   async delete(key: string, options?: ObjectStoreCallOptions): Promise<void> {
-    this.enter(key, options);
+    this.keys.enter(key, options);
     await this.deleteOne('delete', key, options?.signal);
   }
 
   async deleteMany(keys: readonly string[], options?: ObjectStoreCallOptions): Promise<void> {
     throwIfAborted(options?.signal);
-    for (const key of keys) assertObjectKey(key, this.config.prefix);
+    for (const key of keys) this.keys.enter(key, options);
     let next = 0;
     let failed = false;
     const worker = async (): Promise<void> => {
@@ -134,11 +136,11 @@ export class GcsObjectStore implements ConditionalObjectStore {
     // startAfter key itself when it exists. The service caps a page at 1000 items, so with
     // maxKeys=1000 and an existing startAfter a page holds 999 keys (the port allows fewer).
     const query = {
-      prefix: this.fullKey(prefix),
+      prefix: this.keys.full(prefix),
       maxResults: startAfter === undefined ? maxKeys : maxKeys + 1,
       autoPaginate: false,
       fields: 'items(name,size),nextPageToken',
-      ...(startAfter !== undefined ? { startOffset: this.fullKey(startAfter) } : {}),
+      ...(startAfter !== undefined ? { startOffset: this.keys.full(startAfter) } : {}),
     };
     // GCS may answer a page with fewer items than asked, even none, and a page token. Only a page
     // with no usable key at all is followed by its token (a bounded number of times), so that
@@ -150,7 +152,7 @@ export class GcsObjectStore implements ConditionalObjectStore {
       );
       // With `fields` set, the library hands back the raw JSON items instead of File objects.
       const items = files as unknown as readonly { name: string; size?: string | number }[];
-      const all: ObjectSummary[] = items.map((o) => ({ key: this.relativeKey(o.name), sizeBytes: Number(o.size ?? 0) }));
+      const all: ObjectSummary[] = items.map((o) => ({ key: this.keys.relative(o.name), sizeBytes: Number(o.size ?? 0) }));
       const after = startAfter === undefined ? all : all.filter((o) => o.key !== startAfter);
       const objects = after.slice(0, maxKeys);
       const token = (response as { nextPageToken?: unknown } | undefined)?.nextPageToken;
@@ -180,13 +182,13 @@ export class GcsObjectStore implements ConditionalObjectStore {
     generation: string | undefined,
     options: ObjectStoreCallOptions | undefined,
   ): Promise<ObjectVersion> {
-    this.enter(key, options);
+    this.keys.enter(key, options);
     const signal = options?.signal;
     // A copy: an abandoned (aborted) upload may still read the body after we return.
     const data = Buffer.from(body);
     const crc32c = new CRC32C();
     crc32c.update(data);
-    const file = this.writes.file(this.fullKey(key));
+    const file = this.writes.file(this.keys.full(key));
     try {
       await abortable(signal, () =>
         file.save(data, {
@@ -213,7 +215,7 @@ export class GcsObjectStore implements ConditionalObjectStore {
   /** After a 412 on putIfMatch: is there an object at all? An unanswered check counts as "yes". */
   private async existsAfter412(key: string, signal: AbortSignal | undefined): Promise<boolean> {
     try {
-      await abortable(signal, () => this.reads.file(this.fullKey(key)).getMetadata());
+      await abortable(signal, () => this.reads.file(this.keys.full(key)).getMetadata());
       return true;
     } catch (error) {
       return !isObjectMissing(error);
@@ -221,9 +223,9 @@ export class GcsObjectStore implements ConditionalObjectStore {
   }
 
   private async download(operation: 'get' | 'getWithVersion', key: string, options: ObjectStoreCallOptions | undefined): Promise<VersionedObject | undefined> {
-    this.enter(key, options);
+    this.keys.enter(key, options);
     const signal = options?.signal;
-    const stream = this.reads.file(this.fullKey(key)).createReadStream({ validation: 'crc32c', decompress: false });
+    const stream = this.reads.file(this.keys.full(key)).createReadStream({ validation: 'crc32c', decompress: false });
     let generation: string | undefined;
     stream.on('response', (response: { headers?: Record<string, string | string[] | undefined> }) => {
       const header = response.headers?.['x-goog-generation'];
@@ -249,7 +251,7 @@ export class GcsObjectStore implements ConditionalObjectStore {
   /** Deletes one object; a missing object is fine, a missing bucket is not. */
   private async deleteOne(operation: 'delete' | 'deleteMany', key: string, signal: AbortSignal | undefined): Promise<void> {
     try {
-      await abortable(signal, () => this.writes.file(this.fullKey(key)).delete());
+      await abortable(signal, () => this.writes.file(this.keys.full(key)).delete());
     } catch (error) {
       if (isObjectMissing(error) && !signal?.aborted) return;
       throw toObjectStoreError(operation, key, error, signal);
@@ -262,19 +264,6 @@ export class GcsObjectStore implements ConditionalObjectStore {
     } catch (error) {
       throw toObjectStoreError(operation, key, error, signal);
     }
-  }
-
-  private enter(key: string, options: ObjectStoreCallOptions | undefined): void {
-    throwIfAborted(options?.signal);
-    assertObjectKey(key, this.config.prefix);
-  }
-
-  private fullKey(key: string): string {
-    return this.config.prefix + key;
-  }
-
-  private relativeKey(fullKey: string): string {
-    return fullKey.startsWith(this.config.prefix) ? fullKey.slice(this.config.prefix.length) : fullKey;
   }
 }
 

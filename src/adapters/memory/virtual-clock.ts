@@ -15,8 +15,8 @@ export class VirtualClock implements Clock, Timers {
     return this.now;
   }
 
-  wallMs(): number {
-    return this.wallOffsetMs + this.now;
+  wallIso(): string {
+    return new Date(this.wallOffsetMs + this.now).toISOString();
   }
 
   after(delayMs: number, callback: () => void): CancelTimer {

@@ -14,8 +14,8 @@ export class SystemClock implements Clock, Timers {
   monotonicMs(): number {
     return performance.now();
   }
-  wallMs(): number {
-    return Date.now();
+  wallIso(): string {
+    return new Date().toISOString();
   }
   /** Delays beyond setTimeout's ~24.8 days (a lease of 9,000,000,000 s) are chained timeouts. */
   after(delayMs: number, callback: () => void): CancelTimer {

@@ -21,7 +21,7 @@ import type {
 } from '../../ports/object-store.js';
 import { OBJECT_STORE_PAGE_KEYS_MAX } from '../../ports/object-store.js';
 import { ObjectStoreRequestError, ObjectStoreUnavailableError, type ObjectStoreOperation } from '../../ports/object-store-errors.js';
-import { assertObjectKey, chunks, pageSize, throwIfAborted } from '../object-store-keys.js';
+import { chunks, KeyNamespace, pageSize, throwIfAborted } from '../object-store-keys.js';
 import { resolveS3Config, type ResolvedS3Config, type S3Credentials, type S3ObjectStoreConfig } from './s3-config.js';
 import { isNoSuchKey, toObjectStoreError } from './s3-errors.js';
 import { s3HttpsAgent } from './s3-tls.js';
@@ -44,11 +44,13 @@ import { s3HttpsAgent } from './s3-tls.js';
  * checksum so the SDK verifies the body it received.
  */
 export class S3ObjectStore implements ConditionalObjectStore {
+  private readonly keys: KeyNamespace;
   readonly config: ResolvedS3Config;
   private readonly client: S3Client;
 
   constructor(config: S3ObjectStoreConfig) {
     this.config = resolveS3Config(config);
+    this.keys = new KeyNamespace(this.config.prefix);
     const c = this.config;
     this.client = new S3Client({
       region: c.region,
@@ -84,22 +86,22 @@ export class S3ObjectStore implements ConditionalObjectStore {
   }
 
   async delete(key: string, options?: ObjectStoreCallOptions): Promise<void> {
-    this.enter(key, options);
+    this.keys.enter(key, options);
     await this.send('delete', key, options, () =>
-      this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }), { abortSignal: options?.signal }),
+      this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.keys.full(key) }), { abortSignal: options?.signal }),
     );
   }
 
   async deleteMany(keys: readonly string[], options?: ObjectStoreCallOptions): Promise<void> {
     throwIfAborted(options?.signal);
-    for (const key of keys) assertObjectKey(key, this.config.prefix);
+    for (const key of keys) this.keys.enter(key, options);
     for (const batch of chunks(keys, OBJECT_STORE_PAGE_KEYS_MAX)) {
       const first = batch[0] ?? '';
       const output = await this.send('deleteMany', first, options, () =>
         this.client.send(
           new DeleteObjectsCommand({
             Bucket: this.config.bucket,
-            Delete: { Objects: batch.map((key) => ({ Key: this.fullKey(key) })), Quiet: true },
+            Delete: { Objects: batch.map((key) => ({ Key: this.keys.full(key) })), Quiet: true },
           }),
           { abortSignal: options?.signal },
         ),
@@ -108,7 +110,7 @@ export class S3ObjectStore implements ConditionalObjectStore {
       const failures = (output.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
       const failure = failures[0];
       if (failure !== undefined) {
-        const key = this.relativeKey(failure.Key ?? first);
+        const key = this.keys.relative(failure.Key ?? first);
         const code = failure.Code ?? 'Unknown';
         const detail = `${failures.length} of ${batch.length} keys not deleted; first: ${failure.Message ?? code}`;
         if (code === 'InternalError' || code === 'SlowDown' || code === 'ServiceUnavailable') {
@@ -127,14 +129,14 @@ export class S3ObjectStore implements ConditionalObjectStore {
       this.client.send(
         new ListObjectsV2Command({
           Bucket: this.config.bucket,
-          Prefix: this.fullKey(prefix),
+          Prefix: this.keys.full(prefix),
           MaxKeys: maxKeys,
-          ...(startAfter !== undefined ? { StartAfter: this.fullKey(startAfter) } : {}),
+          ...(startAfter !== undefined ? { StartAfter: this.keys.full(startAfter) } : {}),
         }),
         { abortSignal: options?.signal },
       ),
     );
-    const objects: ObjectSummary[] = (output.Contents ?? []).map((o) => ({ key: this.relativeKey(o.Key ?? ''), sizeBytes: o.Size ?? 0 }));
+    const objects: ObjectSummary[] = (output.Contents ?? []).map((o) => ({ key: this.keys.relative(o.Key ?? ''), sizeBytes: o.Size ?? 0 }));
     if (output.IsTruncated !== true) return { objects, nextStartAfter: undefined };
     const last = objects[objects.length - 1];
     if (last === undefined) throw new ObjectStoreUnavailableError('listPage', prefix, 'not-applied', 'truncated listing returned no keys');
@@ -161,7 +163,7 @@ export class S3ObjectStore implements ConditionalObjectStore {
     options: ObjectStoreCallOptions | undefined,
     conditional?: 'absent' | 'match',
   ): Promise<ObjectVersion> {
-    this.enter(key, options);
+    this.keys.enter(key, options);
     const output = await this.send(
       operation,
       key,
@@ -170,7 +172,7 @@ export class S3ObjectStore implements ConditionalObjectStore {
         this.client.send(
           new PutObjectCommand({
             Bucket: this.config.bucket,
-            Key: this.fullKey(key),
+            Key: this.keys.full(key),
             Body: body,
             ContentLength: body.length,
             ContentType: 'application/octet-stream',
@@ -188,10 +190,10 @@ export class S3ObjectStore implements ConditionalObjectStore {
   }
 
   private async getObject(operation: 'get' | 'getWithVersion', key: string, options: ObjectStoreCallOptions | undefined): Promise<VersionedObject | undefined> {
-    this.enter(key, options);
+    this.keys.enter(key, options);
     let output: GetObjectCommandOutput;
     try {
-      output = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key), ChecksumMode: 'ENABLED' }), {
+      output = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.keys.full(key), ChecksumMode: 'ENABLED' }), {
         abortSignal: options?.signal,
       });
     } catch (error) {
@@ -223,19 +225,6 @@ export class S3ObjectStore implements ConditionalObjectStore {
     } catch (error) {
       throw toObjectStoreError(operation, key, error, options?.signal, conditional);
     }
-  }
-
-  private enter(key: string, options: ObjectStoreCallOptions | undefined): void {
-    throwIfAborted(options?.signal);
-    assertObjectKey(key, this.config.prefix);
-  }
-
-  private fullKey(key: string): string {
-    return this.config.prefix + key;
-  }
-
-  private relativeKey(fullKey: string): string {
-    return fullKey.startsWith(this.config.prefix) ? fullKey.slice(this.config.prefix.length) : fullKey;
   }
 }
 

@@ -139,7 +139,7 @@ export class CheckpointWriter {
         revision: snapshot.revision,
         compact_revision: snapshot.compactRevision,
         node_id: this.options.nodeId,
-        created_at: new Date(this.clock.wallMs()).toISOString(),
+        created_at: this.clock.wallIso(),
         database: { format: 'sqlite', size_bytes: snapshot.sizeBytes, page_bytes: snapshot.pageBytes, chunk_bytes: chunkBytes, chunks: digests },
       };
       const key = checkpointManifestKey(this.options.term, snapshot.revision);
