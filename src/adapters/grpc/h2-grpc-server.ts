@@ -416,11 +416,19 @@ export class H2GrpcServer implements RpcServer {
     return this.names;
   }
 
-  register(service: DescService, handlers: ServiceHandlers): void {
+  /**
+   * Serves `service` with `handlers`. With `encoded`, the handlers take and return the encoded
+   * protobuf messages (Buffers) instead: a serving process forwards them unread (DESIGN-NOTES 7).
+   * Methods missing from `handlers` are refused with UNIMPLEMENTED only when `partial` is set.
+   */
+  register(service: DescService, handlers: ServiceHandlers, options: { readonly encoded?: boolean; readonly partial?: boolean } = {}): void {
     const definition = grpcServiceDefinition(service);
     for (const method of service.methods) {
       const handler = handlers[method.name];
-      if (handler === undefined) throw new Error(`no handler for ${service.typeName}/${method.name}`);
+      if (handler === undefined) {
+        if (options.partial === true) continue;
+        throw new Error(`no handler for ${service.typeName}/${method.name}`);
+      }
       if (method.methodKind === 'client_streaming') throw new Error(`client streaming is not supported: ${service.typeName}/${method.name}`);
       const def = definition[method.name];
       if (def === undefined) throw new Error(`no definition for ${service.typeName}/${method.name}`);
@@ -428,11 +436,11 @@ export class H2GrpcServer implements RpcServer {
         path: def.path,
         kind: method.methodKind === 'unary' ? 'unary' : method.methodKind === 'server_streaming' ? 'serverStream' : 'bidi',
         handler,
-        deserialize: def.requestDeserialize,
-        serialize: def.responseSerialize as (message: unknown) => Buffer,
+        deserialize: options.encoded === true ? (bytes) => bytes : def.requestDeserialize,
+        serialize: options.encoded === true ? (message) => message as Buffer : (def.responseSerialize as (message: unknown) => Buffer),
       });
     }
-    this.names.push(service.typeName);
+    if (!this.names.includes(service.typeName)) this.names.push(service.typeName);
   }
 
   listen(address: string, tls?: ServerTls): Promise<string> {

@@ -19,6 +19,20 @@ import { encodedSize } from './service-definition.js';
 import { isTxnReadOnly } from '../../domain/mvcc/txn.js';
 import type { AuthService } from '../../domain/auth/auth-service.js';
 import { callerOf } from './auth-guard.js';
+import type { RangeRequest, RangeResult, WithRevision } from '../../domain/mvcc/requests.js';
+
+/** etcd's Range over `range` (a KvService, or a serving process's read-only snapshot). */
+export function rangeHandler(
+  range: (req: RangeRequest) => WithRevision<RangeResult>,
+  headers: HeaderFactory,
+  auth?: AuthService,
+): (req: pb.RangeRequest, ctx: CallContext) => pb.RangeResponse {
+  return (req, ctx) => {
+    if (auth !== undefined) auth.check(callerOf(auth, ctx), 'read', req.key, req.rangeEnd);
+    const { revision, result } = range(fromPbRange(req));
+    return toPbRangeResponse(result, headers.make(revision));
+  };
+}
 
 /** etcd's KV service: validate size, map, one domain call, map back with this request's revision. */
 /**
@@ -32,11 +46,7 @@ export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMa
     if (encodedSize(req) > requestBytesMax) throw new RequestTooLargeError();
   };
   return {
-    Range: (req: pb.RangeRequest, ctx: CallContext): pb.RangeResponse => {
-      if (auth !== undefined) auth.check(callerOf(auth, ctx), 'read', req.key, req.rangeEnd);
-      const { revision, result } = kv.range(fromPbRange(req));
-      return toPbRangeResponse(result, headers.make(revision));
-    },
+    Range: rangeHandler((req) => kv.range(req), headers, auth),
     Put: async (req: pb.PutRequest, ctx: CallContext): Promise<pb.PutResponse> => {
       checkSize(req);
       if (auth !== undefined) {

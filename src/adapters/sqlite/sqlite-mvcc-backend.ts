@@ -38,6 +38,12 @@ export interface SqliteMvccBackendOptions {
   readonly synchronous: 'full' | 'normal';
   /** How often a background checkpoint runs when something was applied (default 1000 ms). */
   readonly checkpointIntervalMs?: number;
+  /**
+   * A read-only connection to a database another process writes (a serving process, DESIGN-NOTES
+   * 7): nothing is cached (revisions are read from `meta`), reads that must agree run inside
+   * `snapshot`, and every write method fails.
+   */
+  readonly readOnly?: boolean;
 }
 
 const SCHEMA_VERSION = 1;
@@ -76,6 +82,22 @@ export class SqliteMvccBackend implements MvccBackend {
   private auth: AuthState | undefined;
 
   constructor(options: SqliteMvccBackendOptions) {
+    this.readOnly = options.readOnly === true;
+    if (this.readOnly) {
+      this.db = new Database(options.path, { readonly: true, fileMustExist: true });
+      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma('cache_size = -65536');
+      checkSchemaVersion(this.db);
+      this.stmts = prepare(this.db);
+      this.current = INITIAL_REVISION;
+      this.compacted = NEVER_COMPACTED;
+      this.applyTxn = () => assert(false, 'a read-only backend applies nothing');
+      this.readTxn = this.db.transaction((read: () => unknown) => read());
+      this.checkpointer = undefined;
+      this.checkpointTimer = undefined;
+      return;
+    }
+    this.readTxn = (read) => read();
     this.db = new Database(options.path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -102,6 +124,10 @@ export class SqliteMvccBackend implements MvccBackend {
 
   private readonly checkpointer: SqliteCheckpointer | undefined;
   private readonly checkpointTimer: NodeJS.Timeout | undefined;
+  private readonly readOnly: boolean;
+  private readonly readTxn: (read: () => unknown) => unknown;
+  /** Inside `snapshot` of a read-only backend: the revisions of that snapshot. */
+  private pinned: { current: Revision; compacted: Revision } | undefined;
   /** Highest revision known to be in the synced database file. */
   private durable: Revision = 0;
   private appliedSinceCheckpoint = true;
@@ -117,11 +143,30 @@ export class SqliteMvccBackend implements MvccBackend {
   }
 
   currentRevision(): Revision {
-    return this.current;
+    if (!this.readOnly) return this.current;
+    return this.pinned?.current ?? this.readMeta('current_revision') ?? INITIAL_REVISION;
   }
 
   compactRevision(): Revision {
-    return this.compacted;
+    if (!this.readOnly) return this.compacted;
+    return this.pinned?.compacted ?? this.readMeta('compact_revision') ?? NEVER_COMPACTED;
+  }
+
+  /**
+   * Runs `read` against one consistent state of the database. The writer's own connection is
+   * always consistent between its (synchronous) applies; a read-only connection opens a read
+   * transaction, so the revisions and rows `read` sees belong to the same committed batch.
+   */
+  snapshot<T>(read: () => T): T {
+    if (!this.readOnly || this.pinned !== undefined) return read();
+    return this.readTxn(() => {
+      this.pinned = { current: this.readMeta('current_revision') ?? INITIAL_REVISION, compacted: this.readMeta('compact_revision') ?? NEVER_COMPACTED };
+      try {
+        return read();
+      } finally {
+        this.pinned = undefined;
+      }
+    }) as T;
   }
 
   get(key: Uint8Array): KeyValue | undefined {
@@ -131,7 +176,7 @@ export class SqliteMvccBackend implements MvccBackend {
 
   range(range: KeyRange, revision: Revision, limit: number): KeyValue[] {
     const sqlLimit = limit > 0 ? limit : -1;
-    const historical = revision < this.current;
+    const historical = revision < this.currentRevision();
     const s = historical ? this.stmts.history : this.stmts.live;
     let rows: Row[];
     switch (range.kind) {
@@ -151,7 +196,7 @@ export class SqliteMvccBackend implements MvccBackend {
   }
 
   count(range: KeyRange, revision: Revision): number {
-    const historical = revision < this.current;
+    const historical = revision < this.currentRevision();
     const s = historical ? this.stmts.historyCount : this.stmts.liveCount;
     let row: { n: bigint };
     switch (range.kind) {
@@ -303,6 +348,10 @@ export class SqliteMvccBackend implements MvccBackend {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.readOnly) {
+      this.db.close();
+      return;
+    }
     if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
     void this.checkpointer?.close();
     // Leave a compact database behind: the last connection to close checkpoints the SQLite WAL.
@@ -357,12 +406,17 @@ function createSchema(db: Database.Database): void {
     CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl_seconds INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS auth (id INTEGER PRIMARY KEY CHECK (id = 1), state BLOB NOT NULL);
   `);
+  if (!checkSchemaVersion(db)) db.prepare("INSERT INTO meta (name, value) VALUES ('schema_version', ?)").run(SCHEMA_VERSION);
+}
+
+/** False when the database has no schema version yet; throws on one this T4 does not read. */
+function checkSchemaVersion(db: Database.Database): boolean {
   const row = db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: number } | undefined;
-  if (row === undefined) {
-    db.prepare("INSERT INTO meta (name, value) VALUES ('schema_version', ?)").run(SCHEMA_VERSION);
-  } else if (row.value !== SCHEMA_VERSION) {
+  if (row === undefined) return false;
+  if (row.value !== SCHEMA_VERSION) {
     throw new Error(`database schema version ${row.value} is not supported by this T4 (expects ${SCHEMA_VERSION})`);
   }
+  return true;
 }
 
 const LIVE_COLUMNS = 'h.key, h.create_rev, h.main, h.version, h.lease, h.value';

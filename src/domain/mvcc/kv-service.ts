@@ -1,7 +1,7 @@
 import { CompactedError, FutureRevisionError, LeaseNotFoundError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { LeaseLookup } from '../../ports/lease-lookup.js';
-import type { MvccBackend } from '../../ports/mvcc-backend.js';
+import type { MvccBackend, MvccReader } from '../../ports/mvcc-backend.js';
 import type { WritePipeline } from '../write/write-pipeline.js';
 import type { Compactor } from './compactor.js';
 import { executeRange } from './range.js';
@@ -46,9 +46,7 @@ export class KvService {
   }
 
   range(req: RangeRequest): WithRevision<RangeResult> {
-    checkRangeRequest(req);
-    const revision = this.backend.currentRevision();
-    return { revision, result: executeRange(this.backend, req) };
+    return readRange(this.backend, req);
   }
 
   put(req: PutRequest, signal?: AbortSignal): Promise<WithRevision<PutResult>> {
@@ -97,4 +95,15 @@ export class KvService {
     else purge.catch(() => undefined); // the compactor logs its own failures
     return { revision: header, result: undefined };
   }
+}
+
+/**
+ * A Range against `reader`, with the header revision (the current one, even for an older read).
+ * `reader` must be one consistent state for the whole call: the writer's backend between applies,
+ * or a serving process's read-only connection inside a snapshot.
+ */
+export function readRange(reader: MvccReader, req: RangeRequest): WithRevision<RangeResult> {
+  checkRangeRequest(req);
+  const revision = reader.currentRevision();
+  return { revision, result: executeRange(reader, req) };
 }
