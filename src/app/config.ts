@@ -32,6 +32,8 @@ export interface RunConfig {
   readonly authEnabled: boolean;
   /** `--token-ttl`: simple-token lifetime after last use, in seconds. */
   readonly tokenTtlSeconds: number;
+  /** `--serving-processes`: 0 serves from the writer process; N > 0 starts N serving processes (DESIGN-NOTES 7). */
+  readonly servingProcesses: number;
 }
 
 /** A file named by an option, with the flag or variable that named it (for messages). */
@@ -81,6 +83,10 @@ export interface OptionSpec {
 /** How the CLI joins the values of a repeatable flag. */
 export const REPEATED_SEPARATOR = '\u0000';
 
+/** Serving processes by default: none (the writer serves alone). */
+export const DEFAULT_SERVING_PROCESSES = 0;
+const SERVING_PROCESSES_MAX = 64;
+
 export const RUN_OPTIONS: readonly OptionSpec[] = [
   { flag: 'data-dir', env: 'T4_DATA_DIR', valueName: 'path', defaultText: '/var/lib/t4', description: 'directory for the database, WAL and lock' },
   {
@@ -128,6 +134,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     valueName: 'bool',
     defaultText: 'false',
     description: 'serve the etcd Auth API (users, roles, tokens); checks start once `etcdctl auth enable` succeeds',
+  },
+  {
+    flag: 'serving-processes',
+    env: 'T4_SERVING_PROCESSES',
+    valueName: 'n',
+    defaultText: String(DEFAULT_SERVING_PROCESSES),
+    description: 'processes that serve clients on the port (reads and watches in each, writes forwarded to the one writer); 0: the writer serves alone',
   },
   { flag: 'token-ttl', env: 'T4_TOKEN_TTL', valueName: 'seconds', defaultText: '300', description: 'auth token lifetime after its last use (sliding)' },
   {
@@ -413,6 +426,7 @@ export function resolveRunConfig(flags: Readonly<Record<string, string | undefin
     clientTls: resolveClientTls(raw),
     authEnabled: bool(raw('auth-enabled'), false),
     tokenTtlSeconds: positiveInt(raw('token-ttl'), 300, 365 * 24 * 3600),
+    servingProcesses: wholeNumber(raw('serving-processes'), DEFAULT_SERVING_PROCESSES, SERVING_PROCESSES_MAX),
   };
 }
 
@@ -548,6 +562,15 @@ export function parseGoDuration(text: string): number | undefined {
     at = part.lastIndex;
   }
   return sign * total;
+}
+
+function wholeNumber(raw: { value: string; source: string } | undefined, fallback: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw.value);
+  if (!/^\d+$/.test(raw.value.trim()) || !Number.isSafeInteger(n) || n > max) {
+    throw new ConfigError(`${raw.source}: "${raw.value}" must be a whole number from 0 to ${max}`);
+  }
+  return n;
 }
 
 function positiveInt(raw: { value: string; source: string } | undefined, fallback: number, max: number): number {

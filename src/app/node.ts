@@ -11,7 +11,9 @@ import { kvHandlers } from '../adapters/grpc/kv-handlers.js';
 import { clusterHandlers, maintenanceHandlers } from '../adapters/grpc/maintenance-handlers.js';
 import { authStubHandlers } from '../adapters/grpc/stub-handlers.js';
 import { watchHandlers } from '../adapters/grpc/watch-handlers.js';
-import { WatchHub } from '../domain/watch/hub.js';
+import { WatchHub, type WatchHubOptions } from '../domain/watch/hub.js';
+import { ServingProcessPool } from '../adapters/ipc/serving-process-pool.js';
+import { fileURLToPath } from 'node:url';
 import type { Timers } from '../ports/clock.js';
 import type { Scheduler } from '../ports/scheduler.js';
 import { leaseHandlers } from '../adapters/grpc/lease-handlers.js';
@@ -101,6 +103,13 @@ export interface ServeOptions {
   readonly tls?: ServerTls;
   readonly keepaliveTimeMs?: number;
   readonly keepaliveTimeoutMs?: number;
+  /**
+   * Serving processes (DESIGN-NOTES 7): 0 (the default) serves from this process; N > 0 starts N
+   * processes that share the port, answer reads and watches themselves and forward the rest here.
+   */
+  readonly servingProcesses?: number;
+  /** The serving processes' log level (default info). */
+  readonly logLevel?: string;
 }
 
 /** 64-bit id from a name (etcd member/cluster ids are uint64). */
@@ -127,6 +136,7 @@ export class T4Node {
   readonly clusterId: bigint;
   private readonly pipeline: WritePipeline;
   private readonly compactor: Compactor;
+  private readonly watchHubOptions: WatchHubOptions;
   private server: RpcServer | undefined;
   private closing: Promise<void> | undefined;
 
@@ -148,17 +158,18 @@ export class T4Node {
     this.clusterId = idFrom('t4-cluster');
     this.compactor = container.get<Compactor>(TOKENS.Compactor);
     // Every committed batch reaches the watch hub once, in revision order, before its callers resolve.
+    this.watchHubOptions = {
+      streamEventsQueuedMax: options.limits.watchStreamEventsQueuedMax,
+      streamControlQueuedMax: options.limits.watchStreamControlQueuedMax,
+      streamWatchersMax: options.limits.watchStreamWatchersMax,
+      catchUpPageChangesMax: options.limits.watchCatchUpPageChangesMax,
+      progressNotifyIntervalMs: options.watchProgressNotifyIntervalMs ?? DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL_MS,
+    };
     this.watchHub = new WatchHub(
       this.backend,
       container.get<Timers>(TOKENS.Timers),
       container.get<Scheduler>(TOKENS.Scheduler),
-      {
-        streamEventsQueuedMax: options.limits.watchStreamEventsQueuedMax,
-        streamControlQueuedMax: options.limits.watchStreamControlQueuedMax,
-        streamWatchersMax: options.limits.watchStreamWatchersMax,
-        catchUpPageChangesMax: options.limits.watchCatchUpPageChangesMax,
-        progressNotifyIntervalMs: options.watchProgressNotifyIntervalMs ?? DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL_MS,
-      },
+      this.watchHubOptions,
       options.logger.child({ component: 'watch' }),
     );
     this.pipeline.onCommitted((batch) => this.watchHub.publish(batch));
@@ -343,14 +354,40 @@ export class T4Node {
       keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? 20_000,
       logger,
     };
+    // Without --auth-enabled nothing is checked and Auth answers as a server without auth.
+    const auth = this.options.auth?.enabled === true ? this.auth : undefined;
+    const watchResponseBytesMax = this.options.limits.requestBytesMax + WATCH_RESPONSE_OVERHEAD_BYTES;
+    const servingProcesses = options.servingProcesses ?? 0;
     // The lean node:http2 server is the default; T4_GRPC_SERVER=grpc-js selects grpc-js (blank: the default).
     const implementation = process.env['T4_GRPC_SERVER'] || 'h2';
     if (implementation !== 'grpc-js' && implementation !== 'h2') throw new Error(`T4_GRPC_SERVER must be grpc-js or h2, not ${implementation}`);
-    const server: RpcServer = implementation === 'h2' ? new H2GrpcServer(serverOptions) : new GrpcServer(serverOptions);
+    let server: RpcServer;
+    if (servingProcesses > 0) {
+      const limits = this.options.limits;
+      server = new ServingProcessPool({
+        processes: servingProcesses,
+        entry: fileURLToPath(new URL('./serving-process.js', import.meta.url)),
+        logger,
+        committed: { revision: () => this.watchHub.revision(), subscribe: (listener) => this.pipeline.onCommitted(listener) },
+        config: {
+          databasePath: join(this.options.dataDir, 'db', 't4.sqlite'),
+          clusterId: String(this.clusterId),
+          memberId: String(this.memberId),
+          // With auth, every call goes to this process, where tokens and permissions live.
+          localReads: auth === undefined,
+          requestBytesMax: limits.requestBytesMax,
+          keepaliveTimeMs: serverOptions.keepaliveTimeMs,
+          keepaliveTimeoutMs: serverOptions.keepaliveTimeoutMs,
+          watchResponseBytesMax,
+          watch: this.watchHubOptions,
+          logLevel: options.logLevel ?? 'info',
+        },
+      });
+    } else {
+      server = implementation === 'h2' ? new H2GrpcServer(serverOptions) : new GrpcServer(serverOptions);
+    }
     const headers = new HeaderFactory(this.clusterId, this.memberId, () => 1n);
     let clientUrls: string[] = [];
-    // Without --auth-enabled nothing is checked and Auth answers as a server without auth.
-    const auth = this.options.auth?.enabled === true ? this.auth : undefined;
     if (auth === undefined && this.auth.state().enabled) {
       logger.warn({}, 'the stored auth state is enabled but --auth-enabled is off: requests are not checked');
     }
@@ -360,7 +397,7 @@ export class T4Node {
       rpc.Cluster,
       clusterHandlers({ backend: this.backend, headers, name: this.options.nodeId, clientUrls: () => clientUrls, ...(auth === undefined ? {} : { auth }) }),
     );
-    server.register(rpc.Watch, watchHandlers(this.watchHub, headers, this.options.limits.requestBytesMax + WATCH_RESPONSE_OVERHEAD_BYTES, auth));
+    server.register(rpc.Watch, watchHandlers(this.watchHub, headers, watchResponseBytesMax, auth));
     server.register(rpc.Lease, leaseHandlers(this.leases, headers, auth));
     server.register(rpc.Auth, auth === undefined ? authStubHandlers(this.backend, headers) : authHandlers(auth, this.backend, headers));
     server.register(Health, healthHandlers(() => server.serviceNames(), () => this.closing === undefined));
@@ -369,7 +406,7 @@ export class T4Node {
     const scheme = options.tls === undefined ? 'http' : 'https';
     clientUrls = [options.advertiseClientUrl ?? `${scheme}://${address.replace(/^0\.0\.0\.0:|^\[::\]:/, '127.0.0.1:')}`];
     const tls = options.tls === undefined ? 'off' : options.tls.clientCa === undefined ? 'server-only' : 'mutual';
-    logger.info({ address, advertiseClientUrls: clientUrls, tls }, 'serving etcd v3 gRPC');
+    logger.info({ address, advertiseClientUrls: clientUrls, tls, servingProcesses }, 'serving etcd v3 gRPC');
     return address;
   }
 

@@ -65,7 +65,13 @@ async function run(flags: Record<string, string | undefined>): Promise<void> {
       auth: { enabled: config.authEnabled, tokenTtlSeconds: config.tokenTtlSeconds },
       ...(objectStore === undefined ? {} : { objectStore }),
     });
-    await node.serve({ listen: config.listen, advertiseClientUrl: config.advertiseClientUrl, ...(tls === undefined ? {} : { tls }) });
+    await node.serve({
+      listen: config.listen,
+      advertiseClientUrl: config.advertiseClientUrl,
+      servingProcesses: config.servingProcesses,
+      logLevel: config.logLevel,
+      ...(tls === undefined ? {} : { tls }),
+    });
   } catch (error) {
     logger.error({ err: error }, 'start-up failed');
     logger.flush();
