@@ -38,6 +38,8 @@ export interface SqliteMvccBackendOptions {
   readonly synchronous: 'full' | 'normal';
   /** How often a background checkpoint runs when something was applied (default 1000 ms). */
   readonly checkpointIntervalMs?: number;
+  /** How much of SQLite's -wal file is kept once checkpointed (default 64 MiB). */
+  readonly walFileBytesKept?: number;
   /**
    * A read-only connection to a database another process writes (a serving process, DESIGN-NOTES
    * 7): nothing is cached (revisions are read from `meta`), reads that must agree run inside
@@ -48,6 +50,7 @@ export interface SqliteMvccBackendOptions {
 
 const SCHEMA_VERSION = 1;
 const MAX_SUB = 2 ** 31;
+const WAL_FILE_BYTES_KEPT = 64 * 1024 * 1024;
 
 interface Row {
   key: Buffer;
@@ -108,6 +111,9 @@ export class SqliteMvccBackend implements MvccBackend {
     // databases checkpoint on a worker thread instead (SqliteCheckpointer), on a timer and when
     // the WAL asks for a durable point.
     this.db.pragma(`wal_autocheckpoint = ${options.path === ':memory:' ? 1000 : 0}`);
+    // A burst of writes between checkpoints grows the -wal file; SQLite reuses it from the start
+    // after a full checkpoint but never shrinks it unless told to. Keep at most this much of it.
+    this.db.pragma(`journal_size_limit = ${options.walFileBytesKept ?? WAL_FILE_BYTES_KEPT}`);
     createSchema(this.db);
     this.stmts = prepare(this.db);
     this.current = this.readMeta('current_revision') ?? INITIAL_REVISION;
