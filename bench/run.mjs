@@ -31,6 +31,7 @@ const { values: flags } = parseArgs({
     seconds: { type: 'string', default: '20' },
     workloads: { type: 'string', default: WORKLOADS.map((w) => w.name).join(',') },
     scenario: { type: 'string', default: 'single' },
+    'serving-processes': { type: 'string' },
     'calibration-seconds': { type: 'string' },
     'no-h2load': { type: 'boolean', default: false },
     out: { type: 'string', default: join(here, 'results') },
@@ -45,6 +46,7 @@ if (flags.help) {
   --seconds S             time cap per workload and server, excluding preload (default 20)
   --workloads a,b         subset of: ${WORKLOADS.map((w) => w.name).join(', ')}
   --scenario NAME         single (T4 on local disk) | single-s3 (T4 with MinIO as its durable layer); etcd unchanged
+  --serving-processes N   t4 run --serving-processes N (default: t4's own default)
   --calibration-seconds S time cap of each echo calibration run (default: min(--seconds, 5))
   --no-h2load             skip the h2load ceiling even when h2load is installed
   --out DIR               where JSON and SVG go (default bench/results)
@@ -58,6 +60,7 @@ const calibrationSeconds = flags['calibration-seconds'] === undefined ? Math.min
 if (!SCENARIOS.includes(flags.scenario)) usage(`--scenario must be one of ${SCENARIOS.join(', ')}`);
 const selected = flags.workloads.split(',').map((s) => s.trim()).filter(Boolean);
 for (const name of selected) if (!WORKLOADS.some((w) => w.name === name)) usage(`unknown workload ${name}; known: ${WORKLOADS.map((w) => w.name).join(', ')}`);
+const servingProcesses = flags['serving-processes'] === undefined ? undefined : wholeNumber(flags['serving-processes'], '--serving-processes');
 const workloads = WORKLOADS.filter((w) => selected.includes(w.name));
 
 function usage(message) {
@@ -67,6 +70,11 @@ function usage(message) {
 function positiveInt(s, flag) {
   const n = Number(s);
   if (!Number.isInteger(n) || n <= 0) usage(`${flag} must be a positive integer`);
+  return n;
+}
+function wholeNumber(s, flag) {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) usage(`${flag} must be a whole number`);
   return n;
 }
 function positiveNumber(s, flag) {
@@ -174,7 +182,7 @@ async function measureAll() {
   const result = {
     startedAt: started.toISOString(),
     scenario: flags.scenario,
-    flags: { ops: opsMax, seconds, workloads: selected, calibrationSeconds },
+    flags: { ops: opsMax, seconds, workloads: selected, calibrationSeconds, servingProcesses },
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model,
@@ -214,11 +222,12 @@ async function measureAll() {
       s3 = minio.s3;
       log(`MinIO (${minio.via}) at ${s3.endpoint}, bucket ${s3.bucket}`);
     }
-    const t4 = await startT4({ s3 });
+    const t4 = await startT4({ s3, servingProcesses });
     stops.push(t4.stop);
     const etcd = await startEtcd();
     stops.push(etcd.stop);
-    log(`${t4.name} at ${t4.endpoint} (pid ${t4.pid}), etcd ${result.etcdVersion} at ${etcd.endpoint} (pid ${etcd.pid}); data in ${tmpdir()}`);
+    result.t4ServingProcesses = t4.servingProcesses;
+    log(`${t4.name} at ${t4.endpoint} (pid ${t4.pid}, ${t4.servingProcesses} serving processes), etcd ${result.etcdVersion} at ${etcd.endpoint} (pid ${etcd.pid}); data in ${tmpdir()}`);
 
     for (const w of workloads) {
       const row = { workload: w.name, clients: w.clients, description: w.description };
@@ -245,7 +254,8 @@ async function measureAll() {
 /** Prints the tables; writes the JSON (unless it was read from there) and the SVG beside it. */
 function report(result, jsonFile, { writeJson }) {
   const t4Name = result.t4Name ?? 't4';
-  const title = `npm run bench, scenario ${result.scenario}: ${t4Name} vs etcd ${result.etcdVersion} (${result.startedAt.slice(0, 16)}Z, --ops ${result.flags.ops} --seconds ${result.flags.seconds})`;
+  const serving = result.t4ServingProcesses === undefined ? '' : ` (${result.t4ServingProcesses} serving processes)`;
+  const title = `npm run bench, scenario ${result.scenario}: ${t4Name}${serving} vs etcd ${result.etcdVersion} (${result.startedAt.slice(0, 16)}Z, --ops ${result.flags.ops} --seconds ${result.flags.seconds})`;
   const calibration = calibrationTable(result.calibration);
   const comparison = comparisonTable(result.workloads, t4Name);
   const h2Rate = (r) => (r?.reqPerS !== undefined ? `${r.reqPerS} req/s` : `error ${r?.error}`);

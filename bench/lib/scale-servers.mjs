@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { GrpcH2 } from './grpc-h2.mjs';
 import { scanRange } from './pb-scan.mjs';
+import { childPids } from './servers.mjs';
 import { PATH, getBody } from './requests.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -244,9 +245,20 @@ function connectWithTimeout(endpoint) {
 
 /**
  * VmRSS, VmHWM (peak RSS), RssAnon (heap and other private memory) and RssFile (file-backed pages,
- * e.g. etcd's mmap of its bbolt file), KiB, from /proc/<pid>/status; nulls if the process is gone.
+ * e.g. etcd's mmap of its bbolt file), KiB, from /proc/<pid>/status, summed over the process and
+ * its child processes (T4's serving processes); nulls if the process is gone.
  */
 export function procMemory(pid) {
+  const own = statusMemory(pid);
+  if (own.rssKiB === null) return own;
+  for (const child of childPids(pid)) {
+    const c = statusMemory(child);
+    for (const k of Object.keys(own)) if (c[k] !== null) own[k] += c[k];
+  }
+  return own;
+}
+
+function statusMemory(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const field = (name) => {

@@ -2,7 +2,7 @@
 // disk (os.tmpdir()): `t4 run`, Debian's etcd, MinIO for T4's object store, and a trivial gRPC
 // echo server that measures the client alone. Each returns { name, endpoint, pid, stop() }.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,9 +51,10 @@ function stopChild(child, dir) {
 }
 
 /** `t4 run` on 127.0.0.1:0; `s3` (from startMinio) puts its durable layer in a MinIO bucket. */
-export async function startT4({ s3 } = {}) {
+export async function startT4({ s3, servingProcesses } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 't4-bench-'));
   const args = ['dist/src/app/cli/main.js', 'run', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'info'];
+  if (servingProcesses !== undefined) args.push('--serving-processes', String(servingProcesses));
   if (s3) {
     args.push('--s3-bucket', s3.bucket, '--s3-prefix', s3.prefix, '--s3-endpoint', s3.endpoint);
     args.push('--s3-access-key-id', s3.accessKeyId, '--s3-secret-access-key', s3.secretAccessKey);
@@ -61,7 +62,7 @@ export async function startT4({ s3 } = {}) {
   const child = spawn(process.execPath, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const ready = await readyLine(child, '"msg":"serving etcd v3 gRPC"', 't4');
-    return { name: s3 ? 't4+s3' : 't4', endpoint: ready.address, pid: child.pid, dataDir: dir, stop: () => stopChild(child, dir) };
+    return { name: s3 ? 't4+s3' : 't4', endpoint: ready.address, pid: child.pid, servingProcesses: ready.servingProcesses ?? 0, dataDir: dir, stop: () => stopChild(child, dir) };
   } catch (error) {
     await stopChild(child, dir);
     throw error;
@@ -112,13 +113,40 @@ export function findBinary(name) {
 
 const CLOCK_TICKS_PER_S = 100; // Linux USER_HZ
 
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; NaN if unknown. */
+/**
+ * CPU seconds (user + system) a server has used so far, from /proc: the process, its live child
+ * processes (T4's serving processes, DESIGN-NOTES 7) and its children that already ended; NaN if
+ * the process is gone.
+ */
 export function processCpuSeconds(pid) {
+  const own = statFields(pid);
+  if (own === undefined) return NaN;
+  // fields 14-17: utime, stime, cutime (ended children), cstime
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const child of childPids(pid)) {
+    const f = statFields(child);
+    if (f !== undefined) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / CLOCK_TICKS_PER_S;
+}
+
+/** The pids whose parent is `pid`. */
+export function childPids(pid) {
+  const out = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = statFields(Number(entry));
+    if (f !== undefined && Number(f[1]) === pid) out.push(Number(entry));
+  }
+  return out;
+}
+
+/** /proc/<pid>/stat from field 3 on (index 0 = state, 1 = ppid, 11 = utime), or undefined. */
+function statFields(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / CLOCK_TICKS_PER_S; // fields 14 and 15: utime, stime
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return NaN;
+    return undefined;
   }
 }
