@@ -12,9 +12,10 @@ export function encodedSize(message: object): number {
   return encodedSizes.get(message) ?? 0;
 }
 
-function serializer<D extends DescMessage>(schema: D): (m: MessageShape<D>) => Buffer {
+/** A handler may send a response it encoded itself (the watch stream's event responses). */
+function serializer<D extends DescMessage>(schema: D): (m: MessageShape<D> | Uint8Array) => Buffer {
   return (m) => {
-    const bytes = toBinary(schema, m);
+    const bytes = m instanceof Uint8Array ? m : toBinary(schema, m);
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
 }

@@ -1,16 +1,15 @@
-import { create, toBinary } from '@bufbuild/protobuf';
 import { keyRange } from '../../domain/mvcc/key-range.js';
 import type { WatchHub } from '../../domain/watch/hub.js';
 import type { WatchStream } from '../../domain/watch/stream.js';
-import { INVALID_WATCH_ID, type WatchCreate, type WatchEvent, type WatchOutput } from '../../domain/watch/types.js';
+import type { WatchCreate } from '../../domain/watch/types.js';
 import * as pb from './gen/etcd/api/etcdserverpb/rpc_pb.js';
-import { EventSchema, Event_EventType, type Event as PbEvent } from './gen/etcd/api/mvccpb/kv_pb.js';
 import type { HeaderFactory } from './header.js';
 import type { CallContext, ServiceHandlers, StreamCall } from './handler.js';
 import type { AuthService } from '../../domain/auth/auth-service.js';
 import { T4Error, type KnownError } from '../../domain/errors.js';
 import { callerOf } from './auth-guard.js';
-import { toNumber, toPbKeyValue } from './kv-mappers.js';
+import { toNumber } from './kv-mappers.js';
+import { WatchResponseEncoder } from './watch-response-encoder.js';
 
 /**
  * etcd's Watch service on one bidi stream (etcd api/v3rpc/watch.go): requests are handled in
@@ -36,7 +35,7 @@ const WATCH_REFUSAL_REASONS: Readonly<Record<string, string>> = {
 
 export function watchHandlers(hub: WatchHub, headers: HeaderFactory, fragmentBytesMax: number, auth?: AuthService): ServiceHandlers {
   return {
-    Watch: async (call: StreamCall<pb.WatchRequest, pb.WatchResponse>): Promise<void> => {
+    Watch: async (call: StreamCall<pb.WatchRequest, pb.WatchResponse | Uint8Array>): Promise<void> => {
       const stream = hub.openStream();
       const { signal } = call.ctx;
       const stopped = new Promise<void>((resolve) => {
@@ -52,7 +51,7 @@ export function watchHandlers(hub: WatchHub, headers: HeaderFactory, fragmentByt
   };
 }
 
-async function readRequests(stream: WatchStream, call: StreamCall<pb.WatchRequest, pb.WatchResponse>, auth: AuthService | undefined): Promise<void> {
+async function readRequests(stream: WatchStream, call: StreamCall<pb.WatchRequest, pb.WatchResponse | Uint8Array>, auth: AuthService | undefined): Promise<void> {
   for await (const request of call.requests) {
     // Bounded control responses: a client that sends creates without reading waits here (HTTP/2
     // flow control then holds it back), as etcd's recvLoop blocks on its 128-slot ctrlStream.
@@ -99,14 +98,15 @@ function handleRequest(stream: WatchStream, request: pb.WatchRequest, refusal?: 
 
 async function sendResponses(
   stream: WatchStream,
-  call: StreamCall<pb.WatchRequest, pb.WatchResponse>,
+  call: StreamCall<pb.WatchRequest, pb.WatchResponse | Uint8Array>,
   headers: HeaderFactory,
   fragmentBytesMax: number,
 ): Promise<void> {
+  const encoder = new WatchResponseEncoder(headers, fragmentBytesMax);
   for (;;) {
     const output = await stream.next();
     if (output === undefined) return;
-    for (const message of toPbWatchResponses(output, headers, fragmentBytesMax)) {
+    for (const message of encoder.encode(output)) {
       await untilOrAborted(call.send(message), call.ctx.signal);
       if (call.ctx.signal.aborted) return;
     }
@@ -151,69 +151,4 @@ export function fromPbCreate(r: pb.WatchCreateRequest): WatchCreate {
     progressNotify: r.progressNotify,
     fragment: r.fragment,
   };
-}
-
-function toPbEvent(event: WatchEvent): PbEvent {
-  return create(EventSchema, {
-    type: event.kind === 'put' ? Event_EventType.PUT : Event_EventType.DELETE,
-    kv: toPbKeyValue(event.kv),
-    ...(event.prevKv !== undefined ? { prevKv: toPbKeyValue(event.prevKv) } : {}),
-  });
-}
-
-/** One domain output as wire responses (several only when a fragmenting watcher's response is large). */
-export function toPbWatchResponses(output: WatchOutput, headers: HeaderFactory, fragmentBytesMax: number): pb.WatchResponse[] {
-  const header = headers.make(output.kind === 'compacted' ? 0 : output.revision);
-  switch (output.kind) {
-    case 'created':
-      return [create(pb.WatchResponseSchema, { header, watchId: output.watchId, created: true })];
-    case 'refused':
-      return [create(pb.WatchResponseSchema, { header, watchId: INVALID_WATCH_ID, created: true, canceled: true, cancelReason: output.reason })];
-    case 'progress':
-      return [create(pb.WatchResponseSchema, { header, watchId: output.watchId })];
-    case 'canceled':
-      return [create(pb.WatchResponseSchema, { header, watchId: output.watchId, canceled: true })];
-    case 'compacted':
-      return [create(pb.WatchResponseSchema, { header, watchId: output.watchId, canceled: true, compactRevision: BigInt(output.compactRevision) })];
-    case 'events': {
-      const events = output.events.map(toPbEvent);
-      const whole = create(pb.WatchResponseSchema, { header, watchId: output.watchId, events });
-      return output.fragment ? fragments(whole, fragmentBytesMax) : [whole];
-    }
-  }
-}
-
-/**
- * etcd's sendFragments: a response at least `maxBytes` long with two or more events is split
- * into responses of under `maxBytes` (at least one event each), all but the last with fragment=true.
- */
-export function fragments(whole: pb.WatchResponse, maxBytes: number): pb.WatchResponse[] {
-  const size = toBinary(pb.WatchResponseSchema, whole).byteLength;
-  if (size < maxBytes || whole.events.length < 2) return [whole];
-  const base = toBinary(pb.WatchResponseSchema, create(pb.WatchResponseSchema, { header: whole.header, watchId: whole.watchId, fragment: true })).byteLength;
-  const out: pb.WatchResponse[] = [];
-  let current: PbEvent[] = [];
-  let currentBytes = base;
-  for (const event of whole.events) {
-    const n = toBinary(EventSchema, event).byteLength;
-    const eventBytes = 1 + varintLength(n) + n;
-    if (current.length > 0 && currentBytes + eventBytes >= maxBytes) {
-      out.push(create(pb.WatchResponseSchema, { header: whole.header, watchId: whole.watchId, fragment: true, events: current }));
-      current = [];
-      currentBytes = base;
-    }
-    current.push(event);
-    currentBytes += eventBytes;
-  }
-  out.push(create(pb.WatchResponseSchema, { header: whole.header, watchId: whole.watchId, fragment: false, events: current }));
-  return out;
-}
-
-function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
 }
