@@ -259,6 +259,8 @@ export class SqliteMvccBackend implements MvccBackend {
   }
 
   purgeStep(rowsMax: number): boolean {
+    // A write: a read-only connection never loads the compaction state it would compare against.
+    assert(!this.readOnly, 'a read-only backend purges nothing');
     const purged = this.readMeta('purged_revision') ?? NEVER_COMPACTED;
     if (purged >= this.compacted) return true;
     const cursorMain = this.readMeta('purge_cursor_main') ?? 0;
