@@ -5,6 +5,7 @@ import * as rpc from '../adapters/grpc/gen/etcd/api/etcdserverpb/rpc_pb.js';
 import { Health } from '../adapters/grpc/gen/grpc/health/v1/health_pb.js';
 import { GrpcServer, type RpcServer, type ServerTls } from '../adapters/grpc/grpc-server.js';
 import { H2GrpcServer } from '../adapters/grpc/h2-grpc-server.js';
+import { Http2GrpcServer } from '../adapters/grpc/http2-grpc-server.js';
 import { HeaderFactory } from '../adapters/grpc/header.js';
 import { healthHandlers } from '../adapters/grpc/health-handlers.js';
 import { kvHandlers } from '../adapters/grpc/kv-handlers.js';
@@ -112,11 +113,19 @@ export interface ServeOptions {
   readonly logLevel?: string;
 }
 
-/** 64-bit id from a name (etcd member/cluster ids are uint64). */
 /** etcd fragments watch responses at max-request-bytes plus gRPC overhead (MaxRequestBytesWithOverhead). */
 const WATCH_RESPONSE_OVERHEAD_BYTES = 512 * 1024;
 export const DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL_MS = 10 * 60 * 1000;
 
+/** T4_GRPC_SERVER: which gRPC server serves the client port. */
+export function grpcServerImplementation(value: string | undefined): 'http2' | 'node-http2' | 'grpc-js' {
+  if (value === undefined || value === '' || value === 'http2') return 'http2';
+  if (value === 'node-http2' || value === 'h2') return 'node-http2';
+  if (value === 'grpc-js') return 'grpc-js';
+  throw new Error(`T4_GRPC_SERVER must be http2, node-http2 or grpc-js, not ${value}`);
+}
+
+/** 64-bit id from a name (etcd member/cluster ids are uint64). */
 function idFrom(text: string): bigint {
   return createHash('sha256').update(text).digest().readBigUInt64BE(0) || 1n;
 }
@@ -358,9 +367,9 @@ export class T4Node {
     const auth = this.options.auth?.enabled === true ? this.auth : undefined;
     const watchResponseBytesMax = this.options.limits.requestBytesMax + WATCH_RESPONSE_OVERHEAD_BYTES;
     const servingProcesses = options.servingProcesses ?? 0;
-    // The lean node:http2 server is the default; T4_GRPC_SERVER=grpc-js selects grpc-js (blank: the default).
-    const implementation = process.env['T4_GRPC_SERVER'] || 'h2';
-    if (implementation !== 'grpc-js' && implementation !== 'h2') throw new Error(`T4_GRPC_SERVER must be grpc-js or h2, not ${implementation}`);
+    // T4's own HTTP/2 is the default; T4_GRPC_SERVER=node-http2 (or h2) selects the node:http2
+    // server and grpc-js the grpc-js one (blank: the default).
+    const implementation = grpcServerImplementation(process.env['T4_GRPC_SERVER']);
     let server: RpcServer;
     if (servingProcesses > 0) {
       const limits = this.options.limits;
@@ -384,7 +393,8 @@ export class T4Node {
         },
       });
     } else {
-      server = implementation === 'h2' ? new H2GrpcServer(serverOptions) : new GrpcServer(serverOptions);
+      server =
+        implementation === 'http2' ? new Http2GrpcServer(serverOptions) : implementation === 'node-http2' ? new H2GrpcServer(serverOptions) : new GrpcServer(serverOptions);
     }
     const headers = new HeaderFactory(this.clusterId, this.memberId, () => 1n);
     let clientUrls: string[] = [];

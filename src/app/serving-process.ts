@@ -8,7 +8,7 @@ import { Socket } from 'node:net';
 import { deserialize } from 'node:v8';
 import * as rpc from '../adapters/grpc/gen/etcd/api/etcdserverpb/rpc_pb.js';
 import { Health } from '../adapters/grpc/gen/grpc/health/v1/health_pb.js';
-import { H2GrpcServer } from '../adapters/grpc/h2-grpc-server.js';
+import { Http2GrpcServer } from '../adapters/grpc/http2-grpc-server.js';
 import { HeaderFactory } from '../adapters/grpc/header.js';
 import { rangeHandler } from '../adapters/grpc/kv-handlers.js';
 import { watchHandlers } from '../adapters/grpc/watch-handlers.js';
@@ -64,7 +64,7 @@ channel.onFrame((frame) => {
 async function start(config: ServingProcessConfig): Promise<void> {
   const root = PinoLogger.create(config.logLevel as LogLevel);
   const logger = root.child({ component: 'serving', servingProcess: config.index });
-  const server = new H2GrpcServer({
+  const server = new Http2GrpcServer({
     requestBytesMax: config.requestBytesMax,
     keepaliveTimeMs: config.keepaliveTimeMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,

@@ -11,8 +11,6 @@ import { decodeB64, etcdctl, etcdctlJson } from '../support/etcdctl.js';
 import { findExternal } from '../support/external.js';
 import { startT4, type T4Process } from '../support/t4-process.js';
 
-const URL_AUTHORITY_LIMITATION =
-  'known limitation: Node\'s HTTP/2 (nghttp2) resets streams whose :authority is a URL ("http://host:port"), which etcdctl 3.4 sends for per-endpoint commands; give endpoints as host:port (README, Known limitations)';
 
 const etcdctlBin = findExternal('etcdctl');
 
@@ -367,14 +365,14 @@ describe('etcdctl against t4 run', { skip: etcdctlBin.skip }, () => {
   // then sends the endpoint string as given, e.g. "http://127.0.0.1:2379", as the HTTP/2 :authority.
   // etcd accepts that; a server must too, or `--cluster` (which always uses the advertised
   // http:// URLs) and the common `--endpoints=http://host:port` spelling break.
-  it('endpoint status with --endpoints=http://host:port (scheme-prefixed, as commonly written)', { skip: URL_AUTHORITY_LIMITATION }, async () => {
+  it('endpoint status with --endpoints=http://host:port (scheme-prefixed, as commonly written)', async () => {
     const url = `http://${ep}`;
     const [entry] = await etcdctlJson<StatusEntry[]>(url, ['endpoint', 'status']);
     assert.equal(entry?.Endpoint, url);
     assert.ok(versionAtLeast(entry?.Status.version ?? '', [3, 5, 13]));
   });
 
-  it('endpoint status --cluster (reaches members through their advertised client URLs)', { skip: URL_AUTHORITY_LIMITATION }, async () => {
+  it('endpoint status --cluster (reaches members through their advertised client URLs)', async () => {
     const [entry] = await etcdctlJson<StatusEntry[]>(ep, ['endpoint', 'status', '--cluster']);
     assert.equal(entry?.Endpoint, `http://${ep}`);
     assert.equal(String(entry?.Status.leader), String(entry?.Status.header.member_id));
@@ -386,7 +384,7 @@ describe('etcdctl against t4 run', { skip: etcdctlBin.skip }, () => {
     assert.match(`${r.stdout}${r.stderr}`, new RegExp(`http://${ep.replace(/\./g, '\\.')} is healthy`));
   });
 
-  it('defrag with --endpoints=http://host:port', { skip: URL_AUTHORITY_LIMITATION }, async () => {
+  it('defrag with --endpoints=http://host:port', async () => {
     const out = await ok(`http://${ep}`, ['defrag']);
     assert.match(out, /Finished defragmenting etcd member\[http:\/\//);
   });

@@ -16,8 +16,6 @@ import {
 } from '../../src/adapters/grpc/gen/etcd/api/etcdserverpb/rpc_pb.js';
 import { startT4, type T4Process } from '../support/t4-process.js';
 
-const URL_AUTHORITY_LIMITATION =
-  'known limitation: Node\'s HTTP/2 (nghttp2) resets streams whose :authority is a URL ("http://host:port"), which etcdctl 3.4 sends for per-endpoint commands; give endpoints as host:port (README, Known limitations)';
 
 function clientFor(t4: T4Process): Etcd3 {
   return new Etcd3({ hosts: `http://${t4.endpoint}` });
@@ -216,7 +214,7 @@ describe('etcd3 client against t4 run', () => {
     assert.deepEqual(await statusOf(ep, ep), { grpcStatus: '0' }, 'host:port authority');
   });
 
-  it('accepts a request whose :authority is a URL (as etcd clientv3 3.4 Dial sends)', { skip: URL_AUTHORITY_LIMITATION }, async () => {
+  it('accepts a request whose :authority is a URL (as etcd clientv3 3.4 Dial sends)', async () => {
     const ep = (t4 as T4Process).endpoint;
     assert.deepEqual(await statusOf(ep, `http://${ep}`), { grpcStatus: '0' }, 'http://host:port authority');
   });
