@@ -1,14 +1,15 @@
 #!/usr/bin/env node
-// `npm run bench`: T4 and etcd side by side, driven by the same lean client (bench/lib/grpc-h2.mjs:
-// pre-encoded requests over node:http2, responses scanned, not decoded). Starts a fresh `t4 run`
-// and a fresh etcd (and MinIO for --scenario single-s3), runs each workload on T4 then on etcd,
-// prints one table, and writes JSON and an SVG chart of the ratios to bench/results/.
-// Before the servers, the client is calibrated against a trivial HTTP/2 echo server, so the table
-// can be read against the client's own ceiling. See docs/performance.md ("npm run bench").
+// `npm run bench`: T4 and etcd side by side, driven by the same lean client (bench/lib/h2-client.mjs:
+// pre-encoded requests as raw HTTP/2 frames, responses scanned, not decoded). For each scenario it
+// starts a fresh `t4 run` and a fresh etcd (and MinIO for single-s3), runs each workload on T4 then
+// on etcd, prints one table per scenario and the issue's targets (met or not, with the numbers),
+// and writes JSON and an SVG chart of the ratios per scenario to bench/results/.
+// Before the servers, the client is calibrated against T4's gRPC server with an empty handler, and
+// fdatasync is timed on the disk the data dirs use. See docs/performance.md ("npm run bench").
 //
-//   node bench/run.mjs [--ops 10000] [--seconds 20] [--workloads seq-put,watch] [--scenario single|single-s3]
-//   node bench/run.mjs --report bench/results/<run>.json     (tables and SVG of a saved run)
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+//   node bench/run.mjs [--ops 10000] [--seconds 20] [--workloads seq-put,watch] [--scenario single,single-s3]
+//   node bench/run.mjs --report bench/results/<run>.json     (tables and SVGs of a saved run)
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -16,21 +17,22 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { h2load, h2loadAvailable } from './lib/h2load.mjs';
-import { GrpcH2 } from './lib/grpc-h2.mjs';
-import { calibrationTable, comparisonTable, ratioSvg, summarize } from './lib/report.mjs';
+import { calibrationTable, comparisonTable, percentile, ratioSvg, summarize, targetChecks, targetsTable } from './lib/report.mjs';
 import { PATH, getBody, key, putBody } from './lib/requests.mjs';
 import { processCpuSeconds, startEcho, startEtcd, startMinio, startT4 } from './lib/servers.mjs';
-import { WORKLOADS, echoWorkload } from './lib/workloads.mjs';
+import { CLIENT_KINDS, WORKLOADS, connect, echoWorkload, useClient } from './lib/workloads.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SCENARIOS = ['single', 'single-s3'];
+const DEFAULT_SCENARIOS = 'single,single-s3';
 
 const { values: flags } = parseArgs({
   options: {
     ops: { type: 'string', default: '10000' },
     seconds: { type: 'string', default: '20' },
     workloads: { type: 'string', default: WORKLOADS.map((w) => w.name).join(',') },
-    scenario: { type: 'string', default: 'single' },
+    scenario: { type: 'string', default: DEFAULT_SCENARIOS },
+    client: { type: 'string', default: 'h2' },
     'serving-processes': { type: 'string' },
     'calibration-seconds': { type: 'string' },
     'no-h2load': { type: 'boolean', default: false },
@@ -45,7 +47,9 @@ if (flags.help) {
   --ops N                 most ops per workload and server (default 10000; for k8s-list an op is a whole list)
   --seconds S             time cap per workload and server, excluding preload (default 20)
   --workloads a,b         subset of: ${WORKLOADS.map((w) => w.name).join(', ')}
-  --scenario NAME         single (T4 on local disk) | single-s3 (T4 with MinIO as its durable layer); etcd unchanged
+  --scenario A,B          scenarios to run, in order (default ${DEFAULT_SCENARIOS}): single (T4 on local disk),
+                          single-s3 (T4 with MinIO as its durable layer); etcd is the same in each
+  --client NAME           h2 (raw HTTP/2 frames, the default) | node-http2 (node:http2; slower, for comparison)
   --serving-processes N   t4 run --serving-processes N (default: t4's own default)
   --calibration-seconds S time cap of each echo calibration run (default: min(--seconds, 5))
   --no-h2load             skip the h2load ceiling even when h2load is installed
@@ -57,7 +61,10 @@ if (flags.help) {
 const opsMax = positiveInt(flags.ops, '--ops');
 const seconds = positiveNumber(flags.seconds, '--seconds');
 const calibrationSeconds = flags['calibration-seconds'] === undefined ? Math.min(seconds, 5) : positiveNumber(flags['calibration-seconds'], '--calibration-seconds');
-if (!SCENARIOS.includes(flags.scenario)) usage(`--scenario must be one of ${SCENARIOS.join(', ')}`);
+const scenarios = flags.scenario.split(',').map((x) => x.trim()).filter(Boolean);
+for (const sc of scenarios) if (!SCENARIOS.includes(sc)) usage(`--scenario: ${sc} is not one of ${SCENARIOS.join(', ')}`);
+if (!CLIENT_KINDS.includes(flags.client)) usage(`--client must be one of ${CLIENT_KINDS.join(', ')}`);
+useClient(flags.client);
 const selected = flags.workloads.split(',').map((s) => s.trim()).filter(Boolean);
 for (const name of selected) if (!WORKLOADS.some((w) => w.name === name)) usage(`unknown workload ${name}; known: ${WORKLOADS.map((w) => w.name).join(', ')}`);
 const servingProcesses = flags['serving-processes'] === undefined ? undefined : wholeNumber(flags['serving-processes'], '--serving-processes');
@@ -142,7 +149,7 @@ function line(name, s) {
  * h2load sees HTTP statuses only, not grpc-status.
  */
 async function h2loadCeiling(server, scratch) {
-  const conn = await GrpcH2.connect(server.endpoint);
+  const conn = await connect(server.endpoint);
   const k = key('h2load', 0);
   const requests = { range: [PATH.range, getBody(k)], put: [PATH.put, putBody(k)] };
   try {
@@ -158,6 +165,43 @@ async function h2loadCeiling(server, scratch) {
   return out;
 }
 
+/**
+ * fdatasync on the disk the data dirs use (os.tmpdir()): `appends` appends of a 400-byte frame,
+ * each followed by fdatasync, as T4's WAL does; once called on the event loop (the syscall alone)
+ * and once through libuv's thread pool (as Node's async fs does). p50 and p99 in ms.
+ */
+function measureFdatasync(dir, appends = 2000) {
+  const path = join(dir, 'fdatasync-probe');
+  const fd = openSync(path, 'w');
+  const frame = Buffer.alloc(400, 0x61);
+  const summary = (ms) => {
+    const sorted = Float64Array.from(ms).sort();
+    return { p50Ms: +percentile(sorted, 0.5).toFixed(3), p99Ms: +percentile(sorted, 0.99).toFixed(3) };
+  };
+  const syncMs = [];
+  for (let i = 0; i < appends; i++) {
+    const t0 = performance.now();
+    writeSync(fd, frame);
+    fdatasyncSync(fd);
+    syncMs.push(performance.now() - t0);
+  }
+  return new Promise((resolve) => {
+    const asyncMs = [];
+    const step = () => {
+      const t0 = performance.now();
+      writeSync(fd, frame);
+      fdatasync(fd, () => {
+        asyncMs.push(performance.now() - t0);
+        if (asyncMs.length < appends) return step();
+        closeSync(fd);
+        rmSync(path, { force: true });
+        resolve({ appends, frameBytes: frame.length, syscall: summary(syncMs), threadPool: summary(asyncMs) });
+      });
+    };
+    step();
+  });
+}
+
 function etcdVersion() {
   try {
     return execFileSync('etcd', ['--version']).toString().split('\n')[0].replace('etcd Version: ', '');
@@ -166,7 +210,7 @@ function etcdVersion() {
   }
 }
 
-/** Calibration, then every workload on T4 and on etcd; the run's JSON document. */
+/** Calibration, fdatasync, then per scenario every workload on T4 and on etcd; the run's JSON document. */
 async function measureAll() {
   const stops = [];
   async function stopAll() {
@@ -181,8 +225,7 @@ async function measureAll() {
   const useH2load = !flags['no-h2load'] && h2loadAvailable();
   const result = {
     startedAt: started.toISOString(),
-    scenario: flags.scenario,
-    flags: { ops: opsMax, seconds, workloads: selected, calibrationSeconds, servingProcesses },
+    flags: { ops: opsMax, seconds, workloads: selected, scenarios, client: flags.client, calibrationSeconds, servingProcesses },
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model,
@@ -192,13 +235,14 @@ async function measureAll() {
     },
     etcdVersion: version,
     calibration: [],
+    fdatasync: undefined,
     h2load: useH2load ? {} : flags['no-h2load'] ? 'skipped (--no-h2load)' : 'not installed (bench/install-tools.sh installs it)',
-    workloads: [],
+    scenarios: [],
   };
 
   try {
-    // 1. The client alone: an empty handler in a separate process.
-    log(`calibrating the client against an HTTP/2 echo server (${calibrationSeconds} s each)`);
+    // 1. The client alone: T4's gRPC transport with an empty handler, in a separate process.
+    log(`calibrating the client (${flags.client}) against an empty handler (${calibrationSeconds} s each)`);
     const echo = await startEcho();
     stops.push(echo.stop);
     for (const clients of [1, 16]) {
@@ -214,66 +258,95 @@ async function measureAll() {
     }
     await stops.pop()();
 
-    // 2. The servers, both fresh, both idle while the other is measured.
-    let s3;
-    if (flags.scenario === 'single-s3') {
-      const minio = await startMinio('t4-bench');
-      stops.push(minio.stop);
-      s3 = minio.s3;
-      log(`MinIO (${minio.via}) at ${s3.endpoint}, bucket ${s3.bucket}`);
-    }
-    const t4 = await startT4({ s3, servingProcesses });
-    stops.push(t4.stop);
-    const etcd = await startEtcd();
-    stops.push(etcd.stop);
-    result.t4ServingProcesses = t4.servingProcesses;
-    log(`${t4.name} at ${t4.endpoint} (pid ${t4.pid}, ${t4.servingProcesses} serving processes), etcd ${result.etcdVersion} at ${etcd.endpoint} (pid ${etcd.pid}); data in ${tmpdir()}`);
+    // 2. The disk: what one fdatasync costs where the data dirs are.
+    result.fdatasync = await measureFdatasync(scratch);
+    log(`fdatasync in ${tmpdir()}: ${JSON.stringify(result.fdatasync)}`);
 
-    for (const w of workloads) {
-      const row = { workload: w.name, clients: w.clients, description: w.description };
-      for (const server of [t4, etcd]) {
-        const s = await runWorkload(w, server, { ops: opsMax, capSeconds: seconds });
-        row[server === t4 ? 't4' : 'etcd'] = s;
-        log(line(`${w.name} on ${server.name}`, s));
+    // 3. Per scenario, the servers, both fresh, each idle while the other is measured.
+    for (const scenario of scenarios) {
+      const run = { scenario, workloads: [] };
+      let s3;
+      if (scenario === 'single-s3') {
+        const minio = await startMinio('t4-bench');
+        stops.push(minio.stop);
+        s3 = minio.s3;
+        log(`MinIO (${minio.via}) at ${s3.endpoint}, bucket ${s3.bucket}`);
       }
-      result.workloads.push(row);
-    }
-    if (useH2load) {
-      for (const server of [t4, etcd]) {
-        result.h2load[server.name] = await h2loadCeiling(server, scratch);
-        log(`h2load (16 connections, one-key Range / Put) on ${server.name}: ${JSON.stringify(result.h2load[server.name])}`);
+      const t4 = await startT4({ s3, servingProcesses });
+      stops.push(t4.stop);
+      const etcd = await startEtcd();
+      stops.push(etcd.stop);
+      run.t4Name = t4.name;
+      run.t4ServingProcesses = t4.servingProcesses;
+      log(`scenario ${scenario}: ${t4.name} at ${t4.endpoint} (pid ${t4.pid}, ${t4.servingProcesses} serving processes), etcd ${result.etcdVersion} at ${etcd.endpoint} (pid ${etcd.pid}); data in ${tmpdir()}`);
+      for (const w of workloads) {
+        const row = { workload: w.name, clients: w.clients, description: w.description };
+        for (const server of [t4, etcd]) {
+          const s = await runWorkload(w, server, { ops: opsMax, capSeconds: seconds });
+          row[server === t4 ? 't4' : 'etcd'] = s;
+          log(line(`${w.name} on ${server.name}`, s));
+        }
+        run.workloads.push(row);
       }
+      if (useH2load) {
+        run.h2load = {};
+        for (const server of [t4, etcd]) {
+          run.h2load[server.name] = await h2loadCeiling(server, scratch);
+          log(`h2load (16 connections, one-key Range / Put) on ${server.name}: ${JSON.stringify(run.h2load[server.name])}`);
+        }
+      }
+      result.scenarios.push(run);
+      // This scenario's servers stop before the next one starts.
+      await stops.pop()();
+      await stops.pop()();
+      if (s3 !== undefined) await stops.pop()();
     }
-    result.t4Name = t4.name;
   } finally {
     await stopAll();
   }
+  result.targets = targetChecks(result);
   return result;
 }
 
-/** Prints the tables; writes the JSON (unless it was read from there) and the SVG beside it. */
-function report(result, jsonFile, { writeJson }) {
-  const t4Name = result.t4Name ?? 't4';
-  const serving = result.t4ServingProcesses === undefined ? '' : ` (${result.t4ServingProcesses} serving processes)`;
-  const title = `npm run bench, scenario ${result.scenario}: ${t4Name}${serving} vs etcd ${result.etcdVersion} (${result.startedAt.slice(0, 16)}Z, --ops ${result.flags.ops} --seconds ${result.flags.seconds})`;
+/** A run saved before scenarios were a list (one scenario per file) in today's shape. */
+function normalise(result) {
+  if (result.scenarios !== undefined) return result;
+  const { scenario, workloads: rows, t4Name, t4ServingProcesses, h2load: h, ...rest } = result;
+  const ceiling = typeof h === 'object' ? { t4: h[t4Name ?? 't4'], etcd: h.etcd } : undefined;
+  return { ...rest, h2load: typeof h === 'object' ? { echo: h.echo } : h, scenarios: [{ scenario, workloads: rows, t4Name, t4ServingProcesses, h2load: ceiling }] };
+}
+
+/** Prints the tables; writes the JSON (unless it was read from there) and one SVG per scenario beside it. */
+function report(input, jsonFile, { writeJson }) {
+  const result = normalise(input);
+  result.targets ??= targetChecks(result);
   const calibration = calibrationTable(result.calibration);
-  const comparison = comparisonTable(result.workloads, t4Name);
+  const f = result.fdatasync;
+  const fsyncLine = f === undefined ? '' : `fdatasync (${f.appends} appends of ${f.frameBytes} bytes): syscall p50 ${f.syscall.p50Ms} ms, p99 ${f.syscall.p99Ms} ms; through the thread pool p50 ${f.threadPool.p50Ms} ms, p99 ${f.threadPool.p99Ms} ms`;
   const h2Rate = (r) => (r?.reqPerS !== undefined ? `${r.reqPerS} req/s` : `error ${r?.error}`);
-  const h2 =
-    typeof result.h2load === 'string'
-      ? `h2load: ${result.h2load}`
-      : `h2load, 16 connections, 1 stream each: echo ${h2Rate(result.h2load.echo)}; ${[t4Name, 'etcd']
-          .filter((n) => result.h2load[n])
-          .map((n) => `${n} one-key Range ${h2Rate(result.h2load[n].range)}, one-key Put ${h2Rate(result.h2load[n].put)}`)
-          .join('; ')}`;
-  console.log(`\n${title}\n\n${calibration}\n\n${h2}\n\n${comparison}\n`);
+  console.log(`\nnpm run bench (${result.startedAt.slice(0, 16)}Z, --ops ${result.flags.ops} --seconds ${result.flags.seconds}, client ${result.flags.client ?? 'node-http2'}), etcd ${result.etcdVersion}\n`);
+  console.log(`${calibration}\n`);
+  if (fsyncLine) console.log(`${fsyncLine}\n`);
+  if (typeof result.h2load === 'string') console.log(`h2load: ${result.h2load}\n`);
+  else if (result.h2load?.echo) console.log(`h2load, 16 connections, 1 stream each, on the empty handler: ${h2Rate(result.h2load.echo)}\n`);
+  const svgFiles = [];
+  for (const run of result.scenarios) {
+    const t4Name = run.t4Name ?? 't4';
+    const serving = run.t4ServingProcesses === undefined ? '' : ` (${run.t4ServingProcesses} serving processes)`;
+    const title = `npm run bench, scenario ${run.scenario}: ${t4Name}${serving} vs etcd ${result.etcdVersion} (${result.startedAt.slice(0, 16)}Z, --ops ${result.flags.ops} --seconds ${result.flags.seconds})`;
+    console.log(`### scenario ${run.scenario}\n\n${comparisonTable(run.workloads, t4Name)}\n`);
+    if (run.h2load) {
+      console.log(`h2load, 16 connections: ${[t4Name, 'etcd'].filter((n) => run.h2load[n]).map((n) => `${n} one-key Range ${h2Rate(run.h2load[n].range)}, one-key Put ${h2Rate(run.h2load[n].put)}`).join('; ')}\n`);
+    }
+    const svgFile = `${jsonFile.replace(/\.json$/, '')}-${run.scenario}.svg`;
+    writeFileSync(svgFile, ratioSvg(run.workloads, { title, t4Name }));
+    svgFiles.push(svgFile);
+  }
+  console.log(`### targets (issue 8)\n\n${targetsTable(result.targets)}\n`);
   console.log('client CPU: share of one core the benchmark client used during the measurement (near 100% means the client, not the server, set the pace);');
   console.log(`server CPU: share of one core the server process used (of ${result.machine.cpus * 100}% on this ${result.machine.cpus}-core machine). Latencies in ms; p999 is the slowest op when a run has fewer than 1,000.`);
-
-  const svgFile = jsonFile.replace(/\.json$/, '') + '.svg';
-  if (writeJson) writeFileSync(jsonFile, JSON.stringify({ ...result, tables: { calibration, comparison } }, null, 2) + '\n');
-  writeFileSync(svgFile, ratioSvg(result.workloads, { title, t4Name }));
-  console.log(`\n${writeJson ? 'wrote' : 'read'} ${jsonFile}\nwrote ${svgFile}`);
+  if (writeJson) writeFileSync(jsonFile, JSON.stringify(result, null, 2) + '\n');
+  console.log(`\n${writeJson ? 'wrote' : 'read'} ${jsonFile}\n${svgFiles.map((x) => `wrote ${x}`).join('\n')}`);
 }
 
 if (flags.report !== undefined) {
@@ -281,6 +354,6 @@ if (flags.report !== undefined) {
 } else {
   const result = await measureAll();
   mkdirSync(flags.out, { recursive: true });
-  const stamp = `${result.startedAt.replace(/[:.]/g, '-').slice(0, 19)}-${result.scenario}`;
+  const stamp = result.startedAt.replace(/[:.]/g, '-').slice(0, 19);
   report(result, join(flags.out, `${stamp}.json`), { writeJson: true });
 }

@@ -111,3 +111,59 @@ export function ratioSvg(rows, { title, t4Name }) {
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }
+
+/**
+ * The issue's targets, each with what this run measured and whether it was met:
+ *  - every workload at least 1.0x etcd's ops/s, in every scenario;
+ *  - seq-put p50 no more than the same client's round trip to an empty handler (echo-seq p50)
+ *    plus the disk's fdatasync p50 (the syscall alone) plus 100 µs;
+ *  - par-put at least 5x seq-put (T4, scenario single);
+ *  - single-s3 (T4 on MinIO) at least 0.8x single (T4 on local disk), workload by workload.
+ */
+export function targetChecks(result) {
+  const checks = [];
+  const runs = Object.fromEntries(result.scenarios.map((r) => [r.scenario, r]));
+  const t4Of = (run, name) => {
+    const row = run?.workloads.find((w) => w.workload === name)?.t4;
+    return row && !row.error ? row : undefined;
+  };
+  for (const run of result.scenarios) {
+    for (const row of run.workloads) {
+      const r = !row.t4?.error && !row.etcd?.error ? ratio(row.t4?.opsPerS, row.etcd?.opsPerS) : null;
+      checks.push({ target: `${run.scenario}: ${row.workload} ops/s >= 1.0x etcd`, measured: r === null ? 'no result' : fmtRatio(r), met: r !== null && r >= 1 });
+    }
+  }
+  const seqPut = t4Of(runs.single, 'seq-put');
+  const echo = result.calibration.find((c) => c.name === 'echo-seq')?.s;
+  const fsync = result.fdatasync?.syscall.p50Ms;
+  if (seqPut && echo && !echo.error && fsync !== undefined) {
+    const bound = echo.p50Ms + fsync + 0.1;
+    checks.push({
+      target: 'single: seq-put p50 <= empty-handler round trip p50 + fdatasync p50 + 0.1 ms',
+      measured: `${seqPut.p50Ms} ms; bound ${echo.p50Ms} + ${fsync} + 0.1 = ${bound.toFixed(3)} ms`,
+      met: seqPut.p50Ms <= bound,
+    });
+  }
+  const parPut = t4Of(runs.single, 'par-put');
+  if (parPut && seqPut) {
+    const r = parPut.opsPerS / seqPut.opsPerS;
+    checks.push({ target: 'single: par-put ops/s >= 5x seq-put', measured: `${fmtRatio(r)} (${fmt(parPut.opsPerS)} / ${fmt(seqPut.opsPerS)})`, met: r >= 5 });
+  }
+  if (runs.single && runs['single-s3']) {
+    for (const row of runs['single-s3'].workloads) {
+      const local = t4Of(runs.single, row.workload);
+      const remote = row.t4 && !row.t4.error ? row.t4 : undefined;
+      const r = local && remote ? remote.opsPerS / local.opsPerS : null;
+      checks.push({ target: `single-s3: ${row.workload} ops/s >= 0.8x single`, measured: r === null ? 'no result' : fmtRatio(r), met: r !== null && r >= 0.8 });
+    }
+  }
+  return checks;
+}
+
+export function targetsTable(checks) {
+  const met = checks.filter((c) => c.met).length;
+  const out = ['| target | measured | met |', '|---|---|---|'];
+  for (const c of checks) out.push(`| ${c.target} | ${c.measured} | ${c.met ? 'yes' : '**no**'} |`);
+  out.push('', `${met} of ${checks.length} targets met.`);
+  return out.join('\n');
+}

@@ -6,6 +6,7 @@
 // paginated list).
 import { performance } from 'node:perf_hooks';
 import { GrpcH2 } from './grpc-h2.mjs';
+import { H2Client } from './h2-client.mjs';
 import { scanHeaderRevision, scanRange, scanWatch } from './pb-scan.mjs';
 import { PATH, casBody, casResult, getBody, key, multiPutBody, prefixRange, putBody, rangeBody, watchCreateBody } from './requests.mjs';
 
@@ -20,8 +21,21 @@ const FANOUT_CONNECTIONS = 16;
 const CAS_KEYS = 16;
 const PRELOAD_TXN_PUTS = 100;
 
+/** The client every workload uses: 'h2' (H2Client, raw HTTP/2 frames; the default) or 'node-http2' (GrpcH2). */
+let clientKind = 'h2';
+export const CLIENT_KINDS = ['h2', 'node-http2'];
+
+export function useClient(kind) {
+  if (!CLIENT_KINDS.includes(kind)) throw new Error(`unknown client ${kind}; known: ${CLIENT_KINDS.join(', ')}`);
+  clientKind = kind;
+}
+
+export function connect(endpoint) {
+  return clientKind === 'h2' ? H2Client.connect(endpoint) : GrpcH2.connect(endpoint);
+}
+
 async function connectAll(endpoint, n) {
-  return Promise.all(Array.from({ length: n }, () => GrpcH2.connect(endpoint)));
+  return Promise.all(Array.from({ length: n }, () => connect(endpoint)));
 }
 
 /** Graceful close; `force` (after a timeout) destroys the connections, failing calls in flight. */
@@ -303,7 +317,7 @@ export function echoWorkload(name, clients) {
   return {
     name,
     clients,
-    description: `${clients} client(s): unary call to a Node HTTP/2 server that answers at once with an empty message`,
+    description: `${clients} client(s): unary call to T4's gRPC server with an empty handler (answers at once with an empty message)`,
     async prepare({ endpoint }) {
       return { conns: await connectAll(endpoint, clients), body: getBody(key('echo', 0)) };
     },
