@@ -11,26 +11,25 @@ import {
   fromPbTxn,
   toNumber,
   toPbDeleteRangeResponse,
-  toPbPutResponse,
-  toPbRangeResponse,
   toPbTxnResponse,
 } from './kv-mappers.js';
 import { encodedSize } from './service-definition.js';
+import { encodePutResponse, encodeRangeResponse } from './kv-response-encoder.js';
 import { isTxnReadOnly } from '../../domain/mvcc/txn.js';
 import type { AuthService } from '../../domain/auth/auth-service.js';
 import { callerOf } from './auth-guard.js';
 import type { RangeRequest, RangeResult, WithRevision } from '../../domain/mvcc/requests.js';
 
-/** etcd's Range over `range` (a KvService, or a serving process's read-only snapshot). */
+/** etcd's Range over `range` (a KvService, or a serving process's read-only snapshot), answered as encoded bytes. */
 export function rangeHandler(
   range: (req: RangeRequest) => WithRevision<RangeResult>,
   headers: HeaderFactory,
   auth?: AuthService,
-): (req: pb.RangeRequest, ctx: CallContext) => pb.RangeResponse {
+): (req: pb.RangeRequest, ctx: CallContext) => Uint8Array {
   return (req, ctx) => {
     if (auth !== undefined) auth.check(callerOf(auth, ctx), 'read', req.key, req.rangeEnd);
     const { revision, result } = range(fromPbRange(req));
-    return toPbRangeResponse(result, headers.make(revision));
+    return encodeRangeResponse(result, headers.encode(revision));
   };
 }
 
@@ -47,7 +46,7 @@ export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMa
   };
   return {
     Range: rangeHandler((req) => kv.range(req), headers, auth),
-    Put: async (req: pb.PutRequest, ctx: CallContext): Promise<pb.PutResponse> => {
+    Put: async (req: pb.PutRequest, ctx: CallContext): Promise<Uint8Array> => {
       checkSize(req);
       if (auth !== undefined) {
         const user = callerOf(auth, ctx);
@@ -56,7 +55,7 @@ export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMa
         if (req.prevKv) auth.check(user, 'read', req.key);
       }
       const { revision, result } = await kv.put(fromPbPut(req), ctx.signal);
-      return toPbPutResponse(result, headers.make(revision));
+      return encodePutResponse(result, headers.encode(revision));
     },
     DeleteRange: async (req: pb.DeleteRangeRequest, ctx: CallContext): Promise<pb.DeleteRangeResponse> => {
       checkSize(req);
