@@ -38,15 +38,19 @@ function readyLine(child, marker, name) {
   });
 }
 
-function stopChild(child, dir) {
+/** Stops `child` with `signal` (SIGKILL after 10 s if it is still there) and removes `dir`. */
+function stopChild(child, dir, signal = 'SIGKILL') {
   return new Promise((resolve) => {
+    let timer;
     const done = () => {
+      clearTimeout(timer);
       if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
       resolve();
     };
     if (child.exitCode !== null || child.signalCode !== null) return done();
     child.once('exit', done);
-    child.kill('SIGKILL');
+    child.kill(signal);
+    if (signal !== 'SIGKILL') timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   });
 }
 
@@ -59,10 +63,12 @@ export async function startT4({ s3, servingProcesses } = {}) {
     args.push('--s3-bucket', s3.bucket, '--s3-prefix', s3.prefix, '--s3-endpoint', s3.endpoint);
     args.push('--s3-access-key-id', s3.accessKeyId, '--s3-secret-access-key', s3.secretAccessKey);
   }
-  const child = spawn(process.execPath, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  // T4_BENCH_NODE_ARGS: extra node flags for t4, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under a workload.
+  const nodeArgs = (process.env.T4_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const ready = await readyLine(child, '"msg":"serving etcd v3 gRPC"', 't4');
-    return { name: s3 ? 't4+s3' : 't4', endpoint: ready.address, pid: child.pid, servingProcesses: ready.servingProcesses ?? 0, dataDir: dir, stop: () => stopChild(child, dir) };
+    return { name: s3 ? 't4+s3' : 't4', endpoint: ready.address, pid: child.pid, servingProcesses: ready.servingProcesses ?? 0, dataDir: dir, stop: () => stopChild(child, dir, nodeArgs.length > 0 ? 'SIGTERM' : 'SIGKILL') };
   } catch (error) {
     await stopChild(child, dir);
     throw error;

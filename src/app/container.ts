@@ -59,7 +59,7 @@ export function buildContainer(options: ContainerOptions): Container {
   // The WAL in front is the durable record, so SQLite may lose its newest transactions on power
   // loss (synchronous=NORMAL): replay restores them.
   c.bind<MvccBackend>(TOKENS.MvccBackend).toDynamicValue(
-    () => new SqliteMvccBackend({ path: join(options.dataDir, 'db', 't4.sqlite'), synchronous: 'normal' }),
+    () => new SqliteMvccBackend({ path: join(options.dataDir, 'db', 't4.sqlite'), synchronous: 'normal', logger: options.logger.child({ component: 'sqlite' }) }),
   );
   c.bind<Checksum>(TOKENS.Checksum).toConstantValue(new Crc32cChecksum());
   c.bind<WalFiles>(TOKENS.WalFiles).toConstantValue(new NodeWalFiles(join(options.dataDir, 'wal')));

@@ -1,3 +1,4 @@
+import { keyValueRecordOf } from '../../domain/mvcc/key-value-record.js';
 import type { KeyValue } from '../../domain/mvcc/types.js';
 import type { PutResult, RangeResult } from '../../domain/mvcc/requests.js';
 import { ProtobufWriter, bytesFieldLength, bytesTag, messageFieldLength, varintFieldLength, varintTag } from './protobuf-writer.js';
@@ -5,7 +6,8 @@ import { ProtobufWriter, bytesFieldLength, bytesTag, messageFieldLength, varintF
 /**
  * Encodes the KV service's hot responses straight from domain results, without building protobuf
  * messages first: a 100-key Range response was 101 `create()` calls, BigInt conversions and a
- * reflective `toBinary`. The bytes are exactly what `toBinary` gives for the messages that
+ * reflective `toBinary`. A KeyValue read from the store's records (domain/mvcc/key-value-record.ts)
+ * is copied as it is. The bytes are exactly what `toBinary` gives for the messages that
  * kv-mappers.ts builds (test/unit/adapters/grpc/kv-response-encoder.test.ts).
  *
  * Field numbers (etcd api/mvccpb/kv.proto, api/etcdserverpb/rpc.proto):
@@ -26,6 +28,8 @@ const RANGE_COUNT = varintTag(4);
 const PUT_PREV_KV = bytesTag(2);
 
 function keyValueLength(kv: KeyValue): number {
+  const record = keyValueRecordOf(kv);
+  if (record !== undefined) return record.byteLength;
   return (
     bytesFieldLength(kv.key.byteLength) +
     varintFieldLength(kv.createRevision) +
@@ -37,6 +41,13 @@ function keyValueLength(kv: KeyValue): number {
 }
 
 function writeKeyValue(w: ProtobufWriter, kv: KeyValue): void {
+  const record = keyValueRecordOf(kv);
+  if (record !== undefined) {
+    // The store's record is this KeyValue's mvccpb.KeyValue encoding already (key-value-record.ts).
+    w.out.set(record, w.at);
+    w.at += record.byteLength;
+    return;
+  }
   w.bytesField(KV_KEY, kv.key);
   w.varintField(KV_CREATE_REVISION, kv.createRevision);
   w.varintField(KV_MOD_REVISION, kv.modRevision);

@@ -6,6 +6,8 @@ import type { KeyRange } from '../../domain/mvcc/key-range.js';
 import { INITIAL_REVISION, NEVER_COMPACTED, type Change, type CommittedBatch, type KeyValue, type LeaseId, type Revision } from '../../domain/mvcc/types.js';
 import type { MvccBackend, StorageSize, StoredLease } from '../../ports/mvcc-backend.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
+import { decodeKeyValueRecord, encodeKeyValueRecord } from '../../domain/mvcc/key-value-record.js';
+import type { Logger } from '../../ports/logger.js';
 
 /**
  * The MVCC store in SQLite (DESIGN-NOTES 3).
@@ -46,9 +48,17 @@ export interface SqliteMvccBackendOptions {
    * `snapshot`, and every write method fails.
    */
   readonly readOnly?: boolean;
+  /** Where a schema upgrade on open reports its progress. */
+  readonly logger?: Logger;
 }
 
-const SCHEMA_VERSION = 1;
+/**
+ * 1: history, live (key, main, lease), leases, auth. 2: live_records, the current value of each
+ * live key as one KeyValue record (domain/mvcc/key-value-record.ts), so reads of current values
+ * are one scan of one table instead of a join with history; a version-1 database gets the table
+ * filled from that join when the writer opens it.
+ */
+const SCHEMA_VERSION = 2;
 const MAX_SUB = 2 ** 31;
 const WAL_FILE_BYTES_KEPT = 64 * 1024 * 1024;
 
@@ -114,7 +124,7 @@ export class SqliteMvccBackend implements MvccBackend {
     // A burst of writes between checkpoints grows the -wal file; SQLite reuses it from the start
     // after a full checkpoint but never shrinks it unless told to. Keep at most this much of it.
     this.db.pragma(`journal_size_limit = ${options.walFileBytesKept ?? WAL_FILE_BYTES_KEPT}`);
-    createSchema(this.db);
+    createSchema(this.db, options.logger);
     this.stmts = prepare(this.db);
     this.current = this.readMeta('current_revision') ?? INITIAL_REVISION;
     this.compacted = this.readMeta('compact_revision') ?? NEVER_COMPACTED;
@@ -176,26 +186,43 @@ export class SqliteMvccBackend implements MvccBackend {
   }
 
   get(key: Uint8Array): KeyValue | undefined {
-    const row = this.stmts.getCurrent.get(key) as Row | undefined;
-    return row === undefined ? undefined : toKeyValue(row);
+    const record = this.stmts.getCurrent.get(key) as Buffer | undefined;
+    return record === undefined ? undefined : decodeKeyValueRecord(toBytes(record));
   }
 
   range(range: KeyRange, revision: Revision, limit: number): KeyValue[] {
     const sqlLimit = limit > 0 ? limit : -1;
     const historical = revision < this.currentRevision();
     const s = historical ? this.stmts.history : this.stmts.live;
+    if (!historical) {
+      const l = this.stmts.live;
+      let records: Buffer[];
+      switch (range.kind) {
+        case 'single':
+          records = l.single.all(range.key) as Buffer[];
+          break;
+        case 'fromKey':
+          records = l.fromKey.all(range.key, sqlLimit) as Buffer[];
+          break;
+        case 'interval':
+          records = l.interval.all(range.key, range.end, sqlLimit) as Buffer[];
+          break;
+      }
+      const kvs = new Array<KeyValue>(records.length);
+      for (let i = 0; i < records.length; i++) kvs[i] = decodeKeyValueRecord(toBytes(records[i]!));
+      return kvs;
+    }
+    const h = this.stmts.history;
     let rows: Row[];
     switch (range.kind) {
       case 'single':
-        rows = (historical ? s.single.all(range.key, revision) : s.single.all(range.key)) as Row[];
+        rows = h.single.all(range.key, revision) as Row[];
         break;
       case 'fromKey':
-        rows = (historical ? s.fromKey.all(range.key, revision, sqlLimit) : s.fromKey.all(range.key, sqlLimit)) as Row[];
+        rows = h.fromKey.all(range.key, revision, sqlLimit) as Row[];
         break;
       case 'interval':
-        rows = (historical
-          ? s.interval.all(range.key, range.end, revision, sqlLimit)
-          : s.interval.all(range.key, range.end, sqlLimit)) as Row[];
+        rows = h.interval.all(range.key, range.end, revision, sqlLimit) as Row[];
         break;
     }
     return rows.map(toKeyValue);
@@ -373,9 +400,12 @@ export class SqliteMvccBackend implements MvccBackend {
       if (c.kind === 'put') {
         s.insertHistory.run(kv.key, c.main, c.sub, kv.createRevision, kv.version, kv.lease, kv.value, 0);
         s.upsertLive.run(kv.key, c.main, kv.lease);
+        assert(kv.modRevision === c.main, 'a put carries its own revision');
+        s.upsertRecord.run(kv.key, encodeKeyValueRecord(kv));
       } else {
         s.insertHistory.run(kv.key, c.main, c.sub, 0, 0, 0n, null, 1);
         s.deleteLive.run(kv.key);
+        s.deleteRecord.run(kv.key);
       }
     }
     for (const l of batch.leaseChanges ?? []) {
@@ -400,7 +430,7 @@ export class SqliteMvccBackend implements MvccBackend {
   }
 }
 
-function createSchema(db: Database.Database): void {
+function createSchema(db: Database.Database, logger: Logger | undefined): void {
   db.exec(`
     CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS history (
@@ -413,26 +443,64 @@ function createSchema(db: Database.Database): void {
     CREATE INDEX IF NOT EXISTS live_by_lease ON live (lease) WHERE lease != 0;
     CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl_seconds INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS auth (id INTEGER PRIMARY KEY CHECK (id = 1), state BLOB NOT NULL);
+    CREATE TABLE IF NOT EXISTS live_records (key BLOB PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID;
   `);
-  if (!checkSchemaVersion(db)) db.prepare("INSERT INTO meta (name, value) VALUES ('schema_version', ?)").run(SCHEMA_VERSION);
-}
-
-/** False when the database has no schema version yet; throws on one this T4 does not read. */
-function checkSchemaVersion(db: Database.Database): boolean {
-  const row = db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: number } | undefined;
-  if (row === undefined) return false;
-  if (row.value !== SCHEMA_VERSION) {
-    throw new Error(`database schema version ${row.value} is not supported by this T4 (expects ${SCHEMA_VERSION})`);
+  const version = schemaVersion(db);
+  if (version === undefined) {
+    db.prepare("INSERT INTO meta (name, value) VALUES ('schema_version', ?)").run(SCHEMA_VERSION);
+  } else if (version === 1) {
+    migrateFromVersion1(db, logger);
+  } else if (version !== SCHEMA_VERSION) {
+    throw new Error(`database schema version ${version} is not supported by this T4 (expects ${SCHEMA_VERSION})`);
   }
-  return true;
 }
 
-const LIVE_COLUMNS = 'h.key, h.create_rev, h.main, h.version, h.lease, h.value';
-const LIVE_FROM = 'live l CROSS JOIN history h ON h.key = l.key AND h.main = l.main';
+/** Version 1 had no live_records: fill it from the live/history join, a page of keys at a time, in one transaction. */
+function migrateFromVersion1(db: Database.Database, logger: Logger | undefined): void {
+  const total = Number((db.prepare('SELECT COUNT(*) AS n FROM live').get() as { n: number }).n);
+  logger?.info({ keys: total }, 'upgrading the database to schema version 2 (one record per live key)');
+  const page = db
+    .prepare(
+      'SELECT h.key, h.create_rev, h.main, h.version, h.lease, h.value FROM live l CROSS JOIN history h ON h.key = l.key AND h.main = l.main ' +
+        'WHERE l.key > ? ORDER BY l.key LIMIT 10000',
+    )
+    .safeIntegers(true);
+  const insert = db.prepare('INSERT INTO live_records (key, record) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET record = excluded.record');
+  db.transaction(() => {
+    let after: Buffer = Buffer.alloc(0);
+    let done = 0;
+    for (;;) {
+      const rows = page.all(after) as Row[];
+      for (const row of rows) insert.run(row.key, encodeKeyValueRecord(toKeyValue(row)));
+      done += rows.length;
+      if (rows.length > 0) logger?.info({ keys: done, of: total }, 'schema upgrade progress');
+      const last = rows[rows.length - 1];
+      if (last === undefined) break;
+      after = last.key;
+    }
+    db.prepare("UPDATE meta SET value = ? WHERE name = 'schema_version'").run(SCHEMA_VERSION);
+  })();
+}
+
+function schemaVersion(db: Database.Database): number | undefined {
+  const row = db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: number } | undefined;
+  return row?.value;
+}
+
+/** A read-only connection reads only the current schema (the writer upgrades a database on open). */
+function checkSchemaVersion(db: Database.Database): void {
+  const version = schemaVersion(db);
+  if (version !== SCHEMA_VERSION) {
+    throw new Error(`database schema version ${version ?? 'none'} is not supported by this T4 (expects ${SCHEMA_VERSION})`);
+  }
+}
+
 const HIST_COLUMNS = 'key, create_rev, MAX(main) AS main, version, lease, value, tombstone';
 
 function prepare(db: Database.Database) {
   const p = (sql: string): Stmt => db.prepare(sql).safeIntegers(true);
+  /** One column per row, returned as the value itself (a Buffer) rather than a row object. */
+  const record = (sql: string): Stmt => db.prepare(sql).pluck(true);
   const histCount = (where: string): Stmt =>
     p(`SELECT COUNT(*) AS n FROM (SELECT MAX(main), tombstone FROM history WHERE ${where} GROUP BY key HAVING tombstone = 0)`);
   return {
@@ -440,11 +508,11 @@ function prepare(db: Database.Database) {
     getAuth: p('SELECT state FROM auth WHERE id = 1'),
     setAuth: p('INSERT INTO auth (id, state) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state'),
     setMeta: p('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
-    getCurrent: p(`SELECT ${LIVE_COLUMNS} FROM ${LIVE_FROM} WHERE l.key = ?`),
+    getCurrent: record('SELECT record FROM live_records WHERE key = ?'),
     live: {
-      single: p(`SELECT ${LIVE_COLUMNS} FROM ${LIVE_FROM} WHERE l.key = ?`),
-      fromKey: p(`SELECT ${LIVE_COLUMNS} FROM ${LIVE_FROM} WHERE l.key >= ? ORDER BY l.key LIMIT ?`),
-      interval: p(`SELECT ${LIVE_COLUMNS} FROM ${LIVE_FROM} WHERE l.key >= ? AND l.key < ? ORDER BY l.key LIMIT ?`),
+      single: record('SELECT record FROM live_records WHERE key = ?'),
+      fromKey: record('SELECT record FROM live_records WHERE key >= ? ORDER BY key LIMIT ?'),
+      interval: record('SELECT record FROM live_records WHERE key >= ? AND key < ? ORDER BY key LIMIT ?'),
     },
     history: {
       single: p(`SELECT ${HIST_COLUMNS} FROM history WHERE key = ? AND main <= ? GROUP BY key HAVING tombstone = 0`),
@@ -483,6 +551,8 @@ function prepare(db: Database.Database) {
         WHERE h.main > ? AND h.main <= ? ORDER BY h.main, h.sub LIMIT ?`,
     ),
     deleteLive: p('DELETE FROM live WHERE key = ?'),
+    upsertRecord: p('INSERT INTO live_records (key, record) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET record = excluded.record'),
+    deleteRecord: p('DELETE FROM live_records WHERE key = ?'),
     purgeScan: p(
       'SELECT key, main, sub, tombstone FROM history WHERE (main > ? OR (main = ? AND sub > ?)) AND main <= ? ORDER BY main, sub LIMIT ?',
     ),
