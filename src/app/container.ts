@@ -93,6 +93,7 @@ export function buildContainer(options: ContainerOptions): Container {
         },
         ctx.container.get<Timers>(TOKENS.Timers),
         options.logger.child({ component: 'write-pipeline' }),
+        ctx.container.get<Scheduler>(TOKENS.Scheduler),
       ),
   );
   c.bind<Compactor>(TOKENS.Compactor).toDynamicValue(

@@ -24,7 +24,11 @@ export interface WalFile {
   append(data: Uint8Array): Promise<void>;
   /** Cuts the file to `length` bytes (not durable until `sync`). */
   truncate(length: number): Promise<void>;
-  /** fdatasync: everything appended or truncated so far is durable when this resolves. */
-  sync(): Promise<void>;
+  /**
+   * fdatasync: everything appended or truncated so far is durable when this resolves. With
+   * `inline`, the adapter may hold the calling thread for the duration instead of waiting elsewhere
+   * (lower latency when the caller has nothing else to do; see AppendHints.alone).
+   */
+  sync(inline?: boolean): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, writeSync } from 'node:fs';
+import { fdatasync, fdatasyncSync, mkdirSync, writeSync } from 'node:fs';
 import { open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WalFile, WalFiles } from '../../ports/wal-files.js';
@@ -76,8 +76,14 @@ class NodeWalFile implements WalFile {
     this.bytes = length;
   }
 
-  async sync(): Promise<void> {
-    await this.handle.datasync();
+  async sync(inline = false): Promise<void> {
+    if (inline) {
+      // A lone write: fdatasync on the event loop saves the thread-pool round trip (~40-80 µs here)
+      // and nothing else is waiting for the loop meanwhile.
+      fdatasyncSync(this.handle.fd);
+      return;
+    }
+    await new Promise<void>((resolve, reject) => fdatasync(this.handle.fd, (error) => (error === null ? resolve() : reject(error))));
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 import { assert } from '../assert.js';
 import { WalCorruptError } from '../errors.js';
-import type { BatchLog } from '../../ports/batch-log.js';
+import type { AppendHints, BatchLog } from '../../ports/batch-log.js';
 import type { Checksum } from '../../ports/checksum.js';
 import type { Logger } from '../../ports/logger.js';
 import type { WalFile, WalFiles } from '../../ports/wal-files.js';
@@ -161,8 +161,8 @@ export class WalLog implements BatchLog {
     return result;
   }
 
-  append(batch: CommittedBatch): Promise<void> {
-    return this.serial(() => this.appendNow(batch));
+  append(batch: CommittedBatch, hints?: AppendHints): Promise<void> {
+    return this.serial(() => this.appendNow(batch, hints?.alone === true));
   }
 
   /**
@@ -193,12 +193,12 @@ export class WalLog implements BatchLog {
     return this.serial(() => this.releaseCovered());
   }
 
-  private async appendNow(batch: CommittedBatch): Promise<void> {
+  private async appendNow(batch: CommittedBatch, alone: boolean): Promise<void> {
     assert(!this.closed, 'append on a closed WAL');
     assert(this.activeLast === undefined || batch.fromRevision === this.activeLast, 'WAL batches are contiguous');
     const frame = encodeBatchFrame(batch, this.options.term, this.checksum);
     await this.active.append(frame);
-    await this.active.sync();
+    await this.active.sync(alone);
     this.activeLast = batch.toRevision;
     if (this.active.size() >= this.options.segmentBytesMax && batch.toRevision + 1 > this.activeFirst) {
       await this.rotate(batch.toRevision + 1);

@@ -3,6 +3,7 @@ import { AbortedError, ClosedError, RequestTimedOutError, T4Error, TooManyReques
 import type { Timers } from '../../ports/clock.js';
 import type { BatchLog } from '../../ports/batch-log.js';
 import type { Logger } from '../../ports/logger.js';
+import type { Scheduler } from '../../ports/scheduler.js';
 import type { MvccBackend } from '../../ports/mvcc-backend.js';
 import { OverlayView } from '../mvcc/overlay-view.js';
 import { WriteTxn } from '../mvcc/write-txn.js';
@@ -59,6 +60,12 @@ export class WritePipeline {
     private readonly options: WritePipelineOptions,
     private readonly timers: Timers,
     private readonly logger: Logger,
+    /**
+     * Where a drain waits before its first batch. With a scheduler that yields to pending I/O
+     * (ImmediateScheduler), requests that arrived on other connections in the same event-loop
+     * turn join the batch, so concurrent writers share one sync; without one, a microtask.
+     */
+    private readonly scheduler?: Scheduler,
   ) {}
 
   /** Called with every committed batch, in revision order, before its callers are resolved. */
@@ -98,7 +105,7 @@ export class WritePipeline {
   private async drain(): Promise<void> {
     try {
       // Let requests that arrive in the same turn join the first batch.
-      await Promise.resolve();
+      await (this.scheduler?.yield() ?? Promise.resolve());
       while (this.queue.length > 0 && this.failure === undefined) {
         const jobs = this.queue.splice(0, this.options.batchRequestsMax);
         await this.runBatch(jobs);
@@ -160,8 +167,9 @@ export class WritePipeline {
         'revisions in a batch are contiguous',
       );
       const cancelWatchdog = this.watchdog(accepted.map((a) => a.job));
+      const hints = { alone: jobs.length === 1 && this.queue.length === 0 };
       try {
-        for (const stage of this.stages) await stage.append(batch);
+        for (const stage of this.stages) await stage.append(batch, hints);
         this.backend.apply(batch);
       } catch (error) {
         cancelWatchdog();

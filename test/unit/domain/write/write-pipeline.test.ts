@@ -5,7 +5,7 @@ import { AbortedError, ClosedError, KeyNotFoundError, TooManyRequestsError } fro
 import type { CommittedBatch } from '../../../../src/domain/mvcc/types.js';
 import type { WriteTxn } from '../../../../src/domain/mvcc/write-txn.js';
 import { WritePipeline } from '../../../../src/domain/write/write-pipeline.js';
-import type { BatchLog } from '../../../../src/ports/batch-log.js';
+import type { AppendHints, BatchLog } from '../../../../src/ports/batch-log.js';
 import { VirtualClock } from '../../../../src/adapters/memory/virtual-clock.js';
 import { b, buildDomain, cmp, putOp, rejectsWith, TestLogger, tick, txn } from '../../../support/domain-fixtures.js';
 
@@ -39,9 +39,11 @@ const put = (key: string, value = 'v') => (tx: WriteTxn) => {
 /** A stage whose appends wait until the test releases them. */
 class GateStage implements BatchLog {
   readonly seen: CommittedBatch[] = [];
+  readonly hints: (AppendHints | undefined)[] = [];
   private gates: (() => void)[] = [];
-  append(batch: CommittedBatch): Promise<void> {
+  append(batch: CommittedBatch, hints?: AppendHints): Promise<void> {
     this.seen.push(batch);
+    this.hints.push(hints);
     return new Promise((resolve) => this.gates.push(resolve));
   }
   release(): void {
@@ -87,6 +89,34 @@ describe('WritePipeline batching', () => {
     assert.deepEqual(await Promise.all(later), [3, 4, 5]);
     assert.equal(h.backend.appliedBatches, 2);
     assert.deepEqual(gate.seen.map((x) => [x.fromRevision, x.toRevision]), [[1, 2], [2, 5]]);
+  });
+
+  it('tells the stages a batch is alone only when it is one request with nothing queued behind it', async () => {
+    const gate = new GateStage();
+    const h = harness({ stages: [gate], batchRequestsMax: 2 });
+    const lone = h.pipeline.submit(put('a'));
+    await tick();
+    gate.release();
+    await lone;
+    // Three at once: a batch of two (not alone), then one with nothing behind it (alone).
+    const three = ['b', 'c', 'd'].map((k) => h.pipeline.submit(put(k)));
+    await tick();
+    gate.release();
+    await tick();
+    gate.release();
+    await Promise.all(three);
+    assert.deepEqual(gate.hints.map((x) => x?.alone), [true, false, true]);
+
+    // One request per batch, with another queued behind it: not alone; the last one is.
+    const single = new GateStage();
+    const one = harness({ stages: [single], batchRequestsMax: 1 });
+    const two = ['a', 'b'].map((k) => one.pipeline.submit(put(k)));
+    await tick();
+    single.release();
+    await tick();
+    single.release();
+    await Promise.all(two);
+    assert.deepEqual(single.hints.map((x) => x?.alone), [false, true]);
   });
 
   it('a later request in a batch sees the earlier ones: the second create of a key fails its compare', async () => {
