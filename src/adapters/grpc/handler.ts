@@ -19,7 +19,12 @@ export type UnaryHandler<I = any, O = any> = (request: I, ctx: CallContext) => P
 export interface StreamCall<I, O> {
   readonly ctx: CallContext;
   readonly requests: AsyncIterable<I>;
-  send(message: O): Promise<void>;
+  /**
+   * Queues `message`. Returns a promise to wait for when the connection is congested (back
+   * pressure), undefined when there is room: a stream sending many small messages (a watch
+   * fan-out) then need not wait for anything per message.
+   */
+  send(message: O): Promise<void> | undefined;
 }
 export type StreamHandler<I = any, O = any> = (call: StreamCall<I, O>) => Promise<void>;
 

@@ -41,7 +41,6 @@ const RESPONSE_HEADERS = encodeHeaderBlock([
 ]);
 const OK_TRAILERS = encodeHeaderBlock([['grpc-status', '0']]);
 const GRPC_PREFIX_BYTES = 5;
-const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Encoded status blocks, by code and message: etcd's error texts are few and frozen. */
 const statusBlocks = new Map<string, { trailers: Buffer; trailersOnly: Buffer }>();
@@ -181,8 +180,8 @@ class Http2Call implements CallContext {
   }
 
   /** A stream message. Messages of one tick leave together; resolves once the connection takes more. */
-  send(message: unknown): Promise<void> {
-    if (this.finished) return RESOLVED;
+  send(message: unknown): Promise<void> | undefined {
+    if (this.finished) return undefined;
     const bytes = this.method.serialize(message);
     const prefix = Buffer.allocUnsafe(GRPC_PREFIX_BYTES);
     prefix[0] = 0;
@@ -193,7 +192,7 @@ class Http2Call implements CallContext {
       this.flushScheduled = true;
       process.nextTick(() => this.flush());
     }
-    return this.stream.congested() ? this.stream.whenWritable() : RESOLVED;
+    return this.stream.congested() ? this.stream.whenWritable() : undefined;
   }
 
   /** The handler returned: queued messages, then OK trailers (trailers-only when nothing was sent). */

@@ -107,7 +107,8 @@ async function sendResponses(
     const output = await stream.next();
     if (output === undefined) return;
     for (const message of encoder.encode(output)) {
-      await untilOrAborted(call.send(message), call.ctx.signal);
+      const congested = call.send(message);
+      if (congested !== undefined) await untilOrAborted(congested, call.ctx.signal);
       if (call.ctx.signal.aborted) return;
     }
   }

@@ -75,7 +75,7 @@ export class CallForwarder {
         let ended = false;
         const stream: PendingStream = {
           chain: Promise.resolve(),
-          send: (bytes) => call.send(bytes),
+          send: async (bytes) => call.send(bytes),
           end: (error) => {
             if (ended) return;
             ended = true;
