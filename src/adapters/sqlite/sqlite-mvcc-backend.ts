@@ -2,6 +2,7 @@ import type { AuthState } from '../../domain/auth/types.js';
 import { decodeAuthState, encodeAuthState } from '../../domain/auth/auth-codec.js';
 import Database from 'better-sqlite3';
 import { assert } from '../../domain/assert.js';
+import { bytesToMapKey } from '../../domain/bytes.js';
 import type { KeyRange } from '../../domain/mvcc/key-range.js';
 import { INITIAL_REVISION, NEVER_COMPACTED, type Change, type CommittedBatch, type KeyValue, type LeaseId, type Revision } from '../../domain/mvcc/types.js';
 import type { MvccBackend, StorageSize, StoredLease } from '../../ports/mvcc-backend.js';
@@ -60,6 +61,8 @@ export interface SqliteMvccBackendOptions {
  */
 const SCHEMA_VERSION = 2;
 const MAX_SUB = 2 ** 31;
+/** Current versions kept in memory for `get` (see `recent`): about 4 MiB with 64-byte keys and 256-byte values. */
+const RECENT_KEYS_MAX = 10_000;
 const WAL_FILE_BYTES_KEPT = 64 * 1024 * 1024;
 
 interface Row {
@@ -105,6 +108,7 @@ export class SqliteMvccBackend implements MvccBackend {
       this.current = INITIAL_REVISION;
       this.compacted = NEVER_COMPACTED;
       this.applyTxn = () => assert(false, 'a read-only backend applies nothing');
+      this.recent = undefined;
       this.readTxn = this.db.transaction((read: () => unknown) => read());
       this.checkpointer = undefined;
       this.checkpointTimer = undefined;
@@ -129,6 +133,7 @@ export class SqliteMvccBackend implements MvccBackend {
     this.current = this.readMeta('current_revision') ?? INITIAL_REVISION;
     this.compacted = this.readMeta('compact_revision') ?? NEVER_COMPACTED;
     this.applyTxn = this.db.transaction((batch: CommittedBatch) => this.applyInTxn(batch));
+    this.recent = new Map();
     const authRow = this.stmts.getAuth.get() as { state: Uint8Array } | undefined;
     this.auth = authRow === undefined ? undefined : decodeAuthState(authRow.state);
     if (options.path !== ':memory:') {
@@ -140,6 +145,13 @@ export class SqliteMvccBackend implements MvccBackend {
 
   private readonly checkpointer: SqliteCheckpointer | undefined;
   private readonly checkpointTimer: NodeJS.Timeout | undefined;
+  /**
+   * The current version of the keys written most recently (at most RECENT_KEYS_MAX, oldest
+   * dropped first), kept by `apply`: every put reads its key's current version, and the keys a
+   * workload writes are mostly the ones it wrote before. Only on the writer: nothing else changes
+   * `live_records` while it is open.
+   */
+  private readonly recent: Map<string, KeyValue> | undefined;
   private readonly readOnly: boolean;
   private readonly readTxn: (read: () => unknown) => unknown;
   /** Inside `snapshot` of a read-only backend: the revisions of that snapshot. */
@@ -186,6 +198,10 @@ export class SqliteMvccBackend implements MvccBackend {
   }
 
   get(key: Uint8Array): KeyValue | undefined {
+    if (this.recent !== undefined) {
+      const cached = this.recent.get(bytesToMapKey(key));
+      if (cached !== undefined) return cached;
+    }
     const record = this.stmts.getCurrent.get(key) as Buffer | undefined;
     return record === undefined ? undefined : decodeKeyValueRecord(toBytes(record));
   }
@@ -252,6 +268,7 @@ export class SqliteMvccBackend implements MvccBackend {
     assert(!this.closed, 'apply on a closed backend');
     assert(batch.fromRevision === this.current, `batch starts at ${batch.fromRevision}, store is at ${this.current}`);
     this.applyTxn(batch);
+    this.remember(batch);
     this.appliedSinceCheckpoint = true;
     this.current = batch.toRevision;
     if (batch.compactRevision !== undefined) this.compacted = batch.compactRevision;
@@ -391,6 +408,27 @@ export class SqliteMvccBackend implements MvccBackend {
     void this.checkpointer?.close();
     // Leave a compact database behind: the last connection to close checkpoints the SQLite WAL.
     this.db.close();
+  }
+
+  /** Keeps the current versions `batch` made (after its transaction committed). */
+  private remember(batch: CommittedBatch): void {
+    const recent = this.recent;
+    if (recent === undefined) return;
+    for (const c of batch.changes) {
+      const key = bytesToMapKey(c.kv.key);
+      recent.delete(key);
+      // Copies: the key and value may be views into a request's network buffer, which a cache
+      // entry would otherwise keep alive whole.
+      // (new Uint8Array(x) copies; Buffer#slice would not.)
+      if (c.kind === 'put') recent.set(key, { ...c.kv, key: new Uint8Array(c.kv.key), value: new Uint8Array(c.kv.value) });
+    }
+    if (recent.size > RECENT_KEYS_MAX) {
+      let excess = recent.size - RECENT_KEYS_MAX;
+      for (const key of recent.keys()) {
+        if (excess-- <= 0) break;
+        recent.delete(key);
+      }
+    }
   }
 
   private applyInTxn(batch: CommittedBatch): void {
