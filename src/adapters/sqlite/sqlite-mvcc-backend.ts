@@ -17,9 +17,15 @@ import type { Logger } from '../../ports/logger.js';
  *      every version of every key since the last compaction, one row per key and main revision:
  *      when a txn changes a key twice (etcd allows a from-key delete and a put of the same key),
  *      the row holds its last change. Index (main, sub) serves compaction and watch replay.
- *  live(key, main)  PK key
- *      the current version of each existing key; a current-revision Range is an index seek here
- *      joined to history, and a count is a covering-index count.
+ *      The current version's row has value NULL (and tombstone 0): its value is in live_records,
+ *      stored once; the change that supersedes it writes the value into the row. (A tombstone's
+ *      value is NULL too; an empty value is a zero-length blob, never NULL.)
+ *  live(key, main, lease)  PK key
+ *      the current version of each existing key: counts are a covering-index count here, and
+ *      the lease index.
+ *  live_records(key, record)  PK key
+ *      the current version of each existing key as one mvccpb.KeyValue record: a current-revision
+ *      Range is one scan of this table.
  *  meta(name, value)
  *      current_revision, compact_revision, purged_revision (compaction finished up to),
  *      purge_cursor_main/sub (where an unfinished purge resumes), schema_version.
@@ -72,6 +78,8 @@ interface Row {
   version: bigint;
   lease: bigint;
   value: Buffer | null;
+  /** History queries: the live record of a current version (whose row's value is NULL). */
+  current_record?: Buffer | null;
 }
 
 type Stmt = Database.Statement<unknown[], unknown>;
@@ -283,6 +291,8 @@ export class SqliteMvccBackend implements MvccBackend {
     const rows = this.stmts.changesBetween.all(afterRevision, toRevision, limit > 0 ? limit : -1) as ChangeRow[];
     return rows.map((r) => {
       const main = Number(r.main);
+      // A previous version is superseded by this change, so its row has its value.
+      assert(r.p_main === null || r.p_tombstone !== 0n || r.p_value !== null, 'a superseded history row has its value');
       const prev: KeyValue | undefined =
         r.p_main === null || r.p_tombstone !== 0n
           ? undefined
@@ -435,8 +445,20 @@ export class SqliteMvccBackend implements MvccBackend {
     const s = this.stmts;
     for (const c of batch.changes) {
       const kv = c.kv;
+      // The version this change supersedes gets its value back in its history row. A batch from the
+      // write pipeline carries it; one decoded from a WAL (replay, restore) does not: read it from
+      // this transaction (not the in-memory cache, which learns this batch only after it commits).
+      let prev = c.prev;
+      if (prev === undefined) {
+        const record = s.getCurrent.get(kv.key) as Buffer | undefined;
+        if (record !== undefined) prev = decodeKeyValueRecord(toBytes(record));
+      }
+      if (prev !== undefined) {
+        const filled = s.fillValue.run(prev.value, prev.key, prev.modRevision);
+        assert(filled.changes === 1, 'the version a change supersedes has its history row');
+      }
       if (c.kind === 'put') {
-        s.insertHistory.run(kv.key, c.main, c.sub, kv.createRevision, kv.version, kv.lease, kv.value, 0);
+        s.insertHistory.run(kv.key, c.main, c.sub, kv.createRevision, kv.version, kv.lease, null, 0);
         s.upsertLive.run(kv.key, c.main, kv.lease);
         assert(kv.modRevision === c.main, 'a put carries its own revision');
         s.upsertRecord.run(kv.key, encodeKeyValueRecord(kv));
@@ -533,7 +555,10 @@ function checkSchemaVersion(db: Database.Database): void {
   }
 }
 
-const HIST_COLUMNS = 'key, create_rev, MAX(main) AS main, version, lease, value, tombstone';
+/** The newest row per key; a current row (value NULL) brings its record from live_records. */
+const HIST_COLUMNS =
+  'key, create_rev, MAX(main) AS main, version, lease, value, tombstone, ' +
+  'CASE WHEN value IS NULL AND tombstone = 0 THEN (SELECT record FROM live_records r WHERE r.key = history.key) END AS current_record';
 
 function prepare(db: Database.Database) {
   const p = (sql: string): Stmt => db.prepare(sql).safeIntegers(true);
@@ -576,6 +601,8 @@ function prepare(db: Database.Database) {
         'ON CONFLICT(key, main) DO UPDATE SET sub = excluded.sub, create_rev = excluded.create_rev, version = excluded.version, ' +
         'lease = excluded.lease, value = excluded.value, tombstone = excluded.tombstone',
     ),
+    /** Writes a superseded version's value into its row (it was NULL while current). */
+    fillValue: p('UPDATE history SET value = ? WHERE key = ? AND main = ?'),
     upsertLive: p('INSERT INTO live (key, main, lease) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET main = excluded.main, lease = excluded.lease'),
     grantLease: p('INSERT INTO leases (id, ttl_seconds) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET ttl_seconds = excluded.ttl_seconds'),
     revokeLease: p('DELETE FROM leases WHERE id = ?'),
@@ -583,6 +610,7 @@ function prepare(db: Database.Database) {
     keysWithLease: p('SELECT key FROM live WHERE lease = ? AND lease != 0 ORDER BY key'),
     changesBetween: p(
       `SELECT h.key, h.main, h.sub, h.create_rev, h.version, h.lease, h.value, h.tombstone,
+              CASE WHEN h.value IS NULL AND h.tombstone = 0 THEN (SELECT record FROM live_records r WHERE r.key = h.key) END AS current_record,
               p.main AS p_main, p.create_rev AS p_create_rev, p.version AS p_version, p.lease AS p_lease, p.value AS p_value, p.tombstone AS p_tombstone
          FROM history h
          LEFT JOIN history p ON p.key = h.key AND p.main = (SELECT MAX(main) FROM history WHERE key = h.key AND main < h.main)
@@ -606,6 +634,12 @@ function toBytes(b: Buffer): Uint8Array {
 }
 
 function toKeyValue(row: Row): KeyValue {
+  if (row.current_record !== undefined && row.current_record !== null) {
+    const current = decodeKeyValueRecord(toBytes(row.current_record));
+    assert(current.modRevision === Number(row.main), 'a history row with no value is the current version in live_records');
+    return current;
+  }
+  assert(row.value !== null || row.current_record === undefined, 'a history row with no value has a current record');
   return {
     key: toBytes(row.key),
     createRevision: Number(row.create_rev),

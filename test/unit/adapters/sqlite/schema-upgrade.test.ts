@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { SqliteMvccBackend } from '../../../../src/adapters/sqlite/sqlite-mvcc-backend.js';
+import { decodeKeyValueRecord } from '../../../../src/domain/mvcc/key-value-record.js';
 import { keyRange } from '../../../../src/domain/mvcc/key-range.js';
 import type { KeyValue } from '../../../../src/domain/mvcc/types.js';
 import type { Logger } from '../../../../src/ports/logger.js';
@@ -38,8 +39,16 @@ describe('SqliteMvccBackend schema upgrade 1 -> 2', () => {
     } finally {
       backend.close();
     }
-    // Make it a version-1 database: no live_records, schema_version 1.
+    // Make it a version-1 database: every history row holds its value, no live_records, schema_version 1.
     const raw = new Database(path);
+    const fill = raw.prepare('UPDATE history SET value = ? WHERE key = ? AND main = ?');
+    raw.transaction(() => {
+      for (const record of raw.prepare('SELECT record FROM live_records').pluck().all() as Buffer[]) {
+        const kv = decodeKeyValueRecord(record);
+        fill.run(kv.value, kv.key, kv.modRevision);
+      }
+    })();
+    assert.equal((raw.prepare('SELECT COUNT(*) FROM history WHERE value IS NULL AND tombstone = 0').pluck().get() as number), 0);
     raw.exec("DROP TABLE live_records; UPDATE meta SET value = 1 WHERE name = 'schema_version'");
     raw.close();
     assert.throws(() => new SqliteMvccBackend({ path, synchronous: 'normal', readOnly: true }), /schema version 1 is not supported/);
