@@ -19,6 +19,12 @@ export interface MvccReader {
   range(range: KeyRange, revision: Revision, limit: number): KeyValue[];
   count(range: KeyRange, revision: Revision): number;
   get(key: Uint8Array): KeyValue | undefined;
+  /**
+   * Optional: what `range(r, currentRevision(), limit)` returns, as the concatenation of the keys'
+   * framed records (domain/mvcc/key-value-record.ts) and their number. Undefined when the store
+   * cannot answer it this way this time (the caller then uses `range`).
+   */
+  currentRecords?(range: KeyRange, limit: number): { readonly records: Uint8Array; readonly n: number } | undefined;
 }
 
 /** A lease as stored: its id and granted TTL (expiry times are not stored: a restart grants the full TTL again, as etcd). */

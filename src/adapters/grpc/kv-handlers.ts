@@ -14,21 +14,26 @@ import {
   toPbTxnResponse,
 } from './kv-mappers.js';
 import { encodedSize } from './service-definition.js';
-import { encodePutResponse, encodeRangeResponse } from './kv-response-encoder.js';
+import { encodePutResponse, encodeRangeRecordsResponse, encodeRangeResponse } from './kv-response-encoder.js';
 import { isTxnReadOnly } from '../../domain/mvcc/txn.js';
 import type { AuthService } from '../../domain/auth/auth-service.js';
 import { callerOf } from './auth-guard.js';
-import type { RangeRequest, RangeResult, WithRevision } from '../../domain/mvcc/requests.js';
+import type { RangeRequest, RangeResult, RecordsRangeResult, WithRevision } from '../../domain/mvcc/requests.js';
 
 /** etcd's Range over `range` (a KvService, or a serving process's read-only snapshot), answered as encoded bytes. */
 export function rangeHandler(
   range: (req: RangeRequest) => WithRevision<RangeResult>,
   headers: HeaderFactory,
   auth?: AuthService,
+  records?: (req: RangeRequest) => WithRevision<RecordsRangeResult> | undefined,
 ): (req: pb.RangeRequest, ctx: CallContext) => Uint8Array {
   return (req, ctx) => {
     if (auth !== undefined) auth.check(callerOf(auth, ctx), 'read', req.key, req.rangeEnd);
-    const { revision, result } = range(fromPbRange(req));
+    const request = fromPbRange(req);
+    // The store's records as they are when the request allows it (most ranges), else key by key.
+    const fast = records?.(request);
+    if (fast !== undefined) return encodeRangeRecordsResponse(fast.result, headers.encode(fast.revision));
+    const { revision, result } = range(request);
     return encodeRangeResponse(result, headers.encode(revision));
   };
 }
@@ -45,7 +50,7 @@ export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMa
     if (encodedSize(req) > requestBytesMax) throw new RequestTooLargeError();
   };
   return {
-    Range: rangeHandler((req) => kv.range(req), headers, auth),
+    Range: rangeHandler((req) => kv.range(req), headers, auth, (req) => kv.rangeRecords(req)),
     Put: async (req: pb.PutRequest, ctx: CallContext): Promise<Uint8Array> => {
       checkSize(req);
       if (auth !== undefined) {

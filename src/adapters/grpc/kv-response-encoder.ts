@@ -1,6 +1,6 @@
 import { keyValueRecordOf } from '../../domain/mvcc/key-value-record.js';
 import type { KeyValue } from '../../domain/mvcc/types.js';
-import type { PutResult, RangeResult } from '../../domain/mvcc/requests.js';
+import type { PutResult, RangeResult, RecordsRangeResult } from '../../domain/mvcc/requests.js';
 import { ProtobufWriter, bytesFieldLength, bytesTag, messageFieldLength, varintFieldLength, varintTag } from './protobuf-writer.js';
 
 /**
@@ -74,6 +74,23 @@ export function encodeRangeResponse(result: RangeResult, header: Uint8Array): Ui
     w.messageHeader(RANGE_KVS, lengths[i]!);
     writeKeyValue(w, kvs[i]!);
   }
+  w.boolField(RANGE_MORE, result.more);
+  w.varintField(RANGE_COUNT, result.count);
+  return w.out;
+}
+
+/**
+ * etcdserverpb.RangeResponse from stored records: `result.records` are the `kvs` fields already
+ * (framed KeyValue records, field 2), so they are copied as one block.
+ */
+export function encodeRangeRecordsResponse(result: RecordsRangeResult, header: Uint8Array): Uint8Array {
+  let size = messageFieldLength(header.byteLength) + result.records.byteLength;
+  if (result.more) size += 2;
+  size += varintFieldLength(result.count);
+  const w = new ProtobufWriter(new Uint8Array(size));
+  w.messageField(RESPONSE_HEADER, header);
+  w.out.set(result.records, w.at);
+  w.at += result.records.byteLength;
   w.boolField(RANGE_MORE, result.more);
   w.varintField(RANGE_COUNT, result.count);
   return w.out;

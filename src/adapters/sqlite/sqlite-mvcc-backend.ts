@@ -7,7 +7,15 @@ import type { KeyRange } from '../../domain/mvcc/key-range.js';
 import { INITIAL_REVISION, NEVER_COMPACTED, type Change, type CommittedBatch, type KeyValue, type LeaseId, type Revision } from '../../domain/mvcc/types.js';
 import type { MvccBackend, StorageSize, StoredLease } from '../../ports/mvcc-backend.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
-import { decodeKeyValueRecord, encodeKeyValueRecord } from '../../domain/mvcc/key-value-record.js';
+import { compareBytes } from '../../domain/bytes.js';
+import {
+  decodeKeyValueRecord,
+  encodeKeyValueRecord,
+  frameKeyValueRecord,
+  framedRecordAt,
+  keyOfKeyValueRecord,
+  unframeKeyValueRecord,
+} from '../../domain/mvcc/key-value-record.js';
 import type { Logger } from '../../ports/logger.js';
 
 /**
@@ -24,8 +32,9 @@ import type { Logger } from '../../ports/logger.js';
  *      the current version of each existing key: counts are a covering-index count here, and
  *      the lease index.
  *  live_records(key, record)  PK key
- *      the current version of each existing key as one mvccpb.KeyValue record: a current-revision
- *      Range is one scan of this table.
+ *      the current version of each existing key as one framed mvccpb.KeyValue record
+ *      (domain/mvcc/key-value-record.ts): a current-revision Range is one scan of this table, and
+ *      a page of it is the concatenation of its records (currentRecords).
  *  meta(name, value)
  *      current_revision, compact_revision, purged_revision (compaction finished up to),
  *      purge_cursor_main/sub (where an unfinished purge resumes), schema_version.
@@ -211,7 +220,7 @@ export class SqliteMvccBackend implements MvccBackend {
       if (cached !== undefined) return cached;
     }
     const record = this.stmts.getCurrent.get(key) as Buffer | undefined;
-    return record === undefined ? undefined : decodeKeyValueRecord(toBytes(record));
+    return record === undefined ? undefined : decodeKeyValueRecord(unframeKeyValueRecord(toBytes(record)));
   }
 
   range(range: KeyRange, revision: Revision, limit: number): KeyValue[] {
@@ -233,7 +242,7 @@ export class SqliteMvccBackend implements MvccBackend {
           break;
       }
       const kvs = new Array<KeyValue>(records.length);
-      for (let i = 0; i < records.length; i++) kvs[i] = decodeKeyValueRecord(toBytes(records[i]!));
+      for (let i = 0; i < records.length; i++) kvs[i] = decodeKeyValueRecord(unframeKeyValueRecord(toBytes(records[i]!)));
       return kvs;
     }
     const h = this.stmts.history;
@@ -250,6 +259,41 @@ export class SqliteMvccBackend implements MvccBackend {
         break;
     }
     return rows.map(toKeyValue);
+  }
+
+  /**
+   * A page of current values as one buffer: SQLite concatenates the framed records of the page
+   * (group_concat over the key-ordered scan) and the whole page crosses into JavaScript as one
+   * value instead of a row object per key. The order is checked while counting the records; a page
+   * that does not come back in key order is refused (undefined: the caller reads it row by row).
+   */
+  currentRecords(range: KeyRange, limit: number): { records: Uint8Array; n: number } | undefined {
+    const c = this.stmts.concat;
+    let row: { page: Buffer | null };
+    switch (range.kind) {
+      case 'single':
+        row = c.single.get(range.key) as { page: Buffer | null };
+        break;
+      case 'fromKey':
+        row = c.fromKey.get(range.key, limit > 0 ? limit : -1) as { page: Buffer | null };
+        break;
+      case 'interval':
+        row = c.interval.get(range.key, range.end, limit > 0 ? limit : -1) as { page: Buffer | null };
+        break;
+    }
+    if (row.page === null) return { records: EMPTY, n: 0 };
+    const records = toBytes(row.page);
+    let n = 0;
+    let previous: Uint8Array | undefined;
+    for (let at = 0; at < records.byteLength; ) {
+      const { start, end } = framedRecordAt(records, at);
+      const key = keyOfKeyValueRecord(records, start, end);
+      if (previous !== undefined && compareBytes(previous, key) >= 0) return undefined;
+      previous = key;
+      n++;
+      at = end;
+    }
+    return { records, n };
   }
 
   count(range: KeyRange, revision: Revision): number {
@@ -451,7 +495,7 @@ export class SqliteMvccBackend implements MvccBackend {
       let prev = c.prev;
       if (prev === undefined) {
         const record = s.getCurrent.get(kv.key) as Buffer | undefined;
-        if (record !== undefined) prev = decodeKeyValueRecord(toBytes(record));
+        if (record !== undefined) prev = decodeKeyValueRecord(unframeKeyValueRecord(toBytes(record)));
       }
       if (prev !== undefined) {
         const filled = s.fillValue.run(prev.value, prev.key, prev.modRevision);
@@ -461,7 +505,7 @@ export class SqliteMvccBackend implements MvccBackend {
         s.insertHistory.run(kv.key, c.main, c.sub, kv.createRevision, kv.version, kv.lease, null, 0);
         s.upsertLive.run(kv.key, c.main, kv.lease);
         assert(kv.modRevision === c.main, 'a put carries its own revision');
-        s.upsertRecord.run(kv.key, encodeKeyValueRecord(kv));
+        s.upsertRecord.run(kv.key, frameKeyValueRecord(encodeKeyValueRecord(kv)));
       } else {
         s.insertHistory.run(kv.key, c.main, c.sub, 0, 0, 0n, null, 1);
         s.deleteLive.run(kv.key);
@@ -531,7 +575,7 @@ function migrateFromVersion1(db: Database.Database, logger: Logger | undefined):
     let done = 0;
     for (;;) {
       const rows = page.all(after) as Row[];
-      for (const row of rows) insert.run(row.key, encodeKeyValueRecord(toKeyValue(row)));
+      for (const row of rows) insert.run(row.key, frameKeyValueRecord(encodeKeyValueRecord(toKeyValue(row))));
       done += rows.length;
       if (rows.length > 0) logger?.info({ keys: done, of: total }, 'schema upgrade progress');
       const last = rows[rows.length - 1];
@@ -555,6 +599,9 @@ function checkSchemaVersion(db: Database.Database): void {
   }
 }
 
+/** The framed records of a key-ordered subquery, concatenated into one blob (X'' keeps it binary). */
+const CONCAT = "CAST(group_concat(record, X'') AS BLOB)";
+
 /** The newest row per key; a current row (value NULL) brings its record from live_records. */
 const HIST_COLUMNS =
   'key, create_rev, MAX(main) AS main, version, lease, value, tombstone, ' +
@@ -572,6 +619,11 @@ function prepare(db: Database.Database) {
     setAuth: p('INSERT INTO auth (id, state) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state'),
     setMeta: p('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
     getCurrent: record('SELECT record FROM live_records WHERE key = ?'),
+    concat: {
+      single: p(`SELECT ${CONCAT} AS page FROM (SELECT record FROM live_records WHERE key = ?)`),
+      fromKey: p(`SELECT ${CONCAT} AS page FROM (SELECT record FROM live_records WHERE key >= ? ORDER BY key LIMIT ?)`),
+      interval: p(`SELECT ${CONCAT} AS page FROM (SELECT record FROM live_records WHERE key >= ? AND key < ? ORDER BY key LIMIT ?)`),
+    },
     live: {
       single: record('SELECT record FROM live_records WHERE key = ?'),
       fromKey: record('SELECT record FROM live_records WHERE key >= ? ORDER BY key LIMIT ?'),
@@ -635,7 +687,7 @@ function toBytes(b: Buffer): Uint8Array {
 
 function toKeyValue(row: Row): KeyValue {
   if (row.current_record !== undefined && row.current_record !== null) {
-    const current = decodeKeyValueRecord(toBytes(row.current_record));
+    const current = decodeKeyValueRecord(unframeKeyValueRecord(toBytes(row.current_record)));
     assert(current.modRevision === Number(row.main), 'a history row with no value is the current version in live_records');
     return current;
   }

@@ -21,6 +21,61 @@ const LEASE = (6 << 3) | 0;
 const EMPTY = new Uint8Array(0);
 const records = new WeakMap<KeyValue, Uint8Array>();
 
+/**
+ * A record with its length in front, as a RangeResponse carries each of its `kvs` (field 2: tag
+ * byte 0x12, varint length, the record): a store keeping these can answer a page of current
+ * values with the concatenation of its records, unchanged.
+ */
+export const FRAMED_RECORD_TAG = (2 << 3) | 2;
+
+export function frameKeyValueRecord(record: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + varintLength(record.byteLength) + record.byteLength);
+  out[0] = FRAMED_RECORD_TAG;
+  out.set(record, writeVarint(out, 1, record.byteLength));
+  return out;
+}
+
+/** The record inside one framed record (a view, not a copy). Throws on anything else. */
+export function unframeKeyValueRecord(framed: Uint8Array): Uint8Array {
+  const { start, end } = framedRecordAt(framed, 0);
+  assert(end === framed.byteLength, 'KeyValue record: bytes after the framed record');
+  return framed.subarray(start, end);
+}
+
+/** Where the record framed at `offset` starts and ends. */
+export function framedRecordAt(bytes: Uint8Array, offset: number): { start: number; end: number } {
+  assert(bytes[offset] === FRAMED_RECORD_TAG, 'KeyValue record: not a framed record');
+  let at = offset + 1;
+  let length = 0;
+  let shift = 1;
+  let b: number;
+  do {
+    assert(at < bytes.byteLength && shift <= 2 ** 28, 'KeyValue record: bad frame length');
+    b = bytes[at++]!;
+    length += (b & 0x7f) * shift;
+    shift *= 128;
+  } while (b >= 0x80);
+  assert(at + length <= bytes.byteLength, 'KeyValue record: frame past its end');
+  return { start: at, end: at + length };
+}
+
+/** The key of a record (a view): its first field, as encodeKeyValueRecord writes it. */
+export function keyOfKeyValueRecord(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  if (start === end || bytes[start] !== KEY) return EMPTY;
+  let at = start + 1;
+  let length = 0;
+  let shift = 1;
+  let b: number;
+  do {
+    assert(at < end && shift <= 2 ** 28, 'KeyValue record: bad key length');
+    b = bytes[at++]!;
+    length += (b & 0x7f) * shift;
+    shift *= 128;
+  } while (b >= 0x80);
+  assert(at + length <= end, 'KeyValue record: key past its end');
+  return bytes.subarray(at, at + length);
+}
+
 /** The record `kv` was decoded from, when it was decoded from one. */
 export function keyValueRecordOf(kv: KeyValue): Uint8Array | undefined {
   return records.get(kv);

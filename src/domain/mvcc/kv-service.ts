@@ -4,7 +4,7 @@ import type { LeaseLookup } from '../../ports/lease-lookup.js';
 import type { MvccBackend, MvccReader } from '../../ports/mvcc-backend.js';
 import type { WritePipeline } from '../write/write-pipeline.js';
 import type { Compactor } from './compactor.js';
-import { executeRange } from './range.js';
+import { executeRange, executeRangeRecords } from './range.js';
 import type {
   DeleteRangeRequest,
   DeleteRangeResult,
@@ -12,6 +12,7 @@ import type {
   PutResult,
   RangeRequest,
   RangeResult,
+  RecordsRangeResult,
   TxnRequest,
   TxnResult,
   WithRevision,
@@ -47,6 +48,11 @@ export class KvService {
 
   range(req: RangeRequest): WithRevision<RangeResult> {
     return readRange(this.backend, req);
+  }
+
+  /** The same Range as stored records when it qualifies (see executeRangeRecords), else undefined. */
+  rangeRecords(req: RangeRequest): WithRevision<RecordsRangeResult> | undefined {
+    return readRangeRecords(this.backend, req);
   }
 
   put(req: PutRequest, signal?: AbortSignal): Promise<WithRevision<PutResult>> {
@@ -106,4 +112,12 @@ export function readRange(reader: MvccReader, req: RangeRequest): WithRevision<R
   checkRangeRequest(req);
   const revision = reader.currentRevision();
   return { revision, result: executeRange(reader, req) };
+}
+
+/** `readRange` answered with the store's records, or undefined when it does not qualify. */
+export function readRangeRecords(reader: MvccReader, req: RangeRequest): WithRevision<RecordsRangeResult> | undefined {
+  checkRangeRequest(req);
+  const revision = reader.currentRevision();
+  const result = executeRangeRecords(reader, req);
+  return result === undefined ? undefined : { revision, result };
 }

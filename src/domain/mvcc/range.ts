@@ -2,7 +2,7 @@ import { compareBytes, EMPTY_BYTES } from '../bytes.js';
 import { CompactedError, FutureRevisionError } from '../errors.js';
 import type { MvccReader } from '../../ports/mvcc-backend.js';
 import { keyRange } from './key-range.js';
-import type { RangeRequest, RangeResult, SortOrder, SortTarget } from './requests.js';
+import type { RangeRequest, RangeResult, RecordsRangeResult, SortOrder, SortTarget } from './requests.js';
 import type { KeyValue, Revision } from './types.js';
 
 /**
@@ -16,6 +16,32 @@ export function readRevision(view: MvccReader, requested: Revision | undefined):
   if (requested > current) throw new FutureRevisionError();
   if (requested < view.compactRevision()) throw new CompactedError();
   return requested;
+}
+
+/**
+ * The same Range as `executeRange`, answered with the store's framed records as they are
+ * (MvccReader.currentRecords), when the request needs nothing else: the current revision, no
+ * count-only, revision filters, keys-only or sort other than by ascending key. Undefined when the
+ * request or the store does not qualify (then `executeRange` answers it).
+ */
+export function executeRangeRecords(view: MvccReader, req: RangeRequest): RecordsRangeResult | undefined {
+  if (view.currentRecords === undefined) return undefined;
+  if (req.countOnly || req.keysOnly) return undefined;
+  if ((req.minModRevision ?? 0) !== 0 || (req.maxModRevision ?? 0) !== 0 || (req.minCreateRevision ?? 0) !== 0 || (req.maxCreateRevision ?? 0) !== 0) {
+    return undefined;
+  }
+  const order = req.sortOrder ?? 'none';
+  const target = req.sortTarget ?? 'key';
+  if (!(order === 'none' && target === 'key') && !(order === 'ascend' && target === 'key')) return undefined;
+  const revision = readRevision(view, req.revision);
+  if (revision !== view.currentRevision()) return undefined;
+  const range = keyRange(req.key, req.rangeEnd);
+  const limit = req.limit !== undefined && req.limit > 0 ? req.limit : 0;
+  const page = view.currentRecords(range, limit);
+  if (page === undefined) return undefined;
+  // A full page may have more after it: the count says (as etcd, count is every key in the range).
+  const count = limit > 0 && page.n === limit ? view.count(range, revision) : page.n;
+  return { records: page.records, n: page.n, more: count > page.n, count };
 }
 
 /**

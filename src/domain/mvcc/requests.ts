@@ -35,6 +35,15 @@ export interface RangeResult {
   readonly count: number;
 }
 
+/** A RangeResult whose keys are the store's framed records, concatenated (see executeRangeRecords). */
+export interface RecordsRangeResult {
+  /** `n` framed KeyValue records (key-value-record.ts), in key order. */
+  readonly records: Uint8Array;
+  readonly n: number;
+  readonly more: boolean;
+  readonly count: number;
+}
+
 export interface PutRequest {
   readonly key: Uint8Array;
   readonly value?: Uint8Array;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { SqliteMvccBackend } from '../../../../src/adapters/sqlite/sqlite-mvcc-backend.js';
-import { decodeKeyValueRecord } from '../../../../src/domain/mvcc/key-value-record.js';
+import { decodeKeyValueRecord, unframeKeyValueRecord } from '../../../../src/domain/mvcc/key-value-record.js';
 import { keyRange } from '../../../../src/domain/mvcc/key-range.js';
 import type { KeyValue } from '../../../../src/domain/mvcc/types.js';
 import type { Logger } from '../../../../src/ports/logger.js';
@@ -44,7 +44,7 @@ describe('SqliteMvccBackend schema upgrade 1 -> 2', () => {
     const fill = raw.prepare('UPDATE history SET value = ? WHERE key = ? AND main = ?');
     raw.transaction(() => {
       for (const record of raw.prepare('SELECT record FROM live_records').pluck().all() as Buffer[]) {
-        const kv = decodeKeyValueRecord(record);
+        const kv = decodeKeyValueRecord(unframeKeyValueRecord(record));
         fill.run(kv.value, kv.key, kv.modRevision);
       }
     })();
