@@ -20,7 +20,7 @@ import { ImmediateScheduler } from '../adapters/node/immediate-scheduler.js';
 import { PinoLogger, type LogLevel } from '../adapters/node/pino-logger.js';
 import { SystemClock } from '../adapters/node/system-clock.js';
 import { SqliteMvccBackend } from '../adapters/sqlite/sqlite-mvcc-backend.js';
-import { readRange, readRangeRecords } from '../domain/mvcc/kv-service.js';
+import { readRangePreferringRecords } from '../domain/mvcc/kv-service.js';
 import type { CommittedBatch } from '../domain/mvcc/types.js';
 import { WatchHub } from '../domain/watch/hub.js';
 
@@ -93,12 +93,7 @@ async function start(config: ServingProcessConfig): Promise<void> {
     hub = watchHub;
     onBatch = (batch) => watchHub.publish(batch);
     for (const frame of early.splice(0)) onBatch(deserialize(frame.payload) as CommittedBatch);
-    const range = rangeHandler(
-      (req) => db.snapshot(() => readRange(db, req)),
-      headers,
-      undefined,
-      (req) => db.snapshot(() => readRangeRecords(db, req)),
-    );
+    const range = rangeHandler((req) => db.snapshot(() => readRangePreferringRecords(db, req)), headers);
     server.register(rpc.KV, { Range: range }, { partial: true });
     server.register(rpc.KV, forwarder.handlers(rpc.KV, ['Range']), { encoded: true, partial: true });
     server.register(rpc.Watch, watchHandlers(watchHub, headers, config.watchResponseBytesMax));

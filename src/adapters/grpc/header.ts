@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import { ResponseHeaderSchema, type ResponseHeader } from './gen/etcd/api/etcdserverpb/rpc_pb.js';
-import { ProtobufWriter, varintFieldLength, varintTag } from './protobuf-writer.js';
+import { ProtobufWriter, varintFieldLength, varintTag } from '../../domain/protobuf-wire.js';
 
 /** etcd api/etcdserverpb/rpc.proto ResponseHeader: cluster_id = 1, member_id = 2, revision = 3, raft_term = 4. */
 const CLUSTER_ID = varintTag(1);

@@ -22,19 +22,16 @@ import type { RangeRequest, RangeResult, RecordsRangeResult, WithRevision } from
 
 /** etcd's Range over `range` (a KvService, or a serving process's read-only snapshot), answered as encoded bytes. */
 export function rangeHandler(
-  range: (req: RangeRequest) => WithRevision<RangeResult>,
+  range: (req: RangeRequest) => WithRevision<RangeResult | RecordsRangeResult>,
   headers: HeaderFactory,
   auth?: AuthService,
-  records?: (req: RangeRequest) => WithRevision<RecordsRangeResult> | undefined,
 ): (req: pb.RangeRequest, ctx: CallContext) => Uint8Array {
   return (req, ctx) => {
     if (auth !== undefined) auth.check(callerOf(auth, ctx), 'read', req.key, req.rangeEnd);
-    const request = fromPbRange(req);
-    // The store's records as they are when the request allows it (most ranges), else key by key.
-    const fast = records?.(request);
-    if (fast !== undefined) return encodeRangeRecordsResponse(fast.result, headers.encode(fast.revision));
-    const { revision, result } = range(request);
-    return encodeRangeResponse(result, headers.encode(revision));
+    const { revision, result } = range(fromPbRange(req));
+    const header = headers.encode(revision);
+    // Most ranges come as the store's records and are sent as they are; the rest key by key.
+    return 'records' in result ? encodeRangeRecordsResponse(result, header) : encodeRangeResponse(result, header);
   };
 }
 
@@ -50,7 +47,7 @@ export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMa
     if (encodedSize(req) > requestBytesMax) throw new RequestTooLargeError();
   };
   return {
-    Range: rangeHandler((req) => kv.range(req), headers, auth, (req) => kv.rangeRecords(req)),
+    Range: rangeHandler((req) => kv.rangePreferringRecords(req), headers, auth),
     Put: async (req: pb.PutRequest, ctx: CallContext): Promise<Uint8Array> => {
       checkSize(req);
       if (auth !== undefined) {

@@ -1,10 +1,10 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import { INVALID_WATCH_ID, type WatchEvent, type WatchOutput } from '../../domain/watch/types.js';
 import * as pb from './gen/etcd/api/etcdserverpb/rpc_pb.js';
-import { ResponseHeaderSchema } from './gen/etcd/api/etcdserverpb/rpc_pb.js';
 import { EventSchema, Event_EventType, type Event as PbEvent } from './gen/etcd/api/mvccpb/kv_pb.js';
 import type { HeaderFactory } from './header.js';
 import { toPbKeyValue } from './kv-mappers.js';
+import { ProtobufWriter, bytesTag, messageFieldLength, varintFieldLength, varintTag } from '../../domain/protobuf-wire.js';
 
 /**
  * Encodes a watch stream's event responses without building a protobuf message per watcher.
@@ -18,9 +18,9 @@ import { toPbKeyValue } from './kv-mappers.js';
  * Field numbers (etcd api/etcdserverpb/rpc.proto): WatchResponse header = 1, watch_id = 2,
  * events = 11.
  */
-const HEADER_TAG = (1 << 3) | 2;
-const WATCH_ID_TAG = (2 << 3) | 0;
-const EVENTS_TAG = (11 << 3) | 2;
+const HEADER_TAG = bytesTag(1);
+const WATCH_ID_TAG = varintTag(2);
+const EVENTS_TAG = bytesTag(11);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 const encodedEvents = new WeakMap<WatchEvent, Uint8Array>();
@@ -35,9 +35,6 @@ function encodedEvent(event: WatchEvent): Uint8Array {
 }
 
 export class WatchResponseEncoder {
-  private headerRevision = -1;
-  private headerBytes = new Uint8Array(0);
-
   constructor(
     private readonly headers: HeaderFactory,
     private readonly fragmentBytesMax: number,
@@ -52,46 +49,16 @@ export class WatchResponseEncoder {
   }
 
   private eventsResponse(revision: number, watchId: number, events: readonly WatchEvent[]): Uint8Array {
-    const header = this.header(revision);
+    const header = this.headers.encode(revision);
     const encoded = events.map(encodedEvent);
-    let size = 1 + varintLength(header.byteLength) + header.byteLength;
-    if (watchId !== 0) size += 1 + varintLength(watchId);
-    for (const e of encoded) size += 1 + varintLength(e.byteLength) + e.byteLength;
-    const out = new Uint8Array(size);
-    let at = 0;
-    out[at++] = HEADER_TAG;
-    at = writeVarint(out, at, header.byteLength);
-    out.set(header, at);
-    at += header.byteLength;
-    if (watchId !== 0) {
-      out[at++] = WATCH_ID_TAG;
-      at = writeVarint(out, at, watchId);
-    }
-    for (const e of encoded) {
-      out[at++] = EVENTS_TAG;
-      at = writeVarint(out, at, e.byteLength);
-      out.set(e, at);
-      at += e.byteLength;
-    }
-    return out;
+    let size = messageFieldLength(header.byteLength) + varintFieldLength(watchId);
+    for (const e of encoded) size += messageFieldLength(e.byteLength);
+    const w = new ProtobufWriter(new Uint8Array(size));
+    w.messageField(HEADER_TAG, header);
+    w.varintField(WATCH_ID_TAG, watchId);
+    for (const e of encoded) w.messageField(EVENTS_TAG, e);
+    return w.out;
   }
-
-  private header(revision: number): Uint8Array {
-    if (revision !== this.headerRevision) {
-      this.headerBytes = toBinary(ResponseHeaderSchema, this.headers.make(revision));
-      this.headerRevision = revision;
-    }
-    return this.headerBytes;
-  }
-}
-
-function writeVarint(out: Uint8Array, at: number, n: number): number {
-  while (n >= 0x80) {
-    out[at++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  out[at++] = n;
-  return at;
 }
 
 export function toPbEvent(event: WatchEvent): PbEvent {
@@ -137,7 +104,7 @@ export function fragments(whole: pb.WatchResponse, maxBytes: number): pb.WatchRe
   let currentBytes = base;
   for (const event of whole.events) {
     const n = toBinary(EventSchema, event).byteLength;
-    const eventBytes = 1 + varintLength(n) + n;
+    const eventBytes = messageFieldLength(n);
     if (current.length > 0 && currentBytes + eventBytes >= maxBytes) {
       out.push(create(pb.WatchResponseSchema, { header: whole.header, watchId: whole.watchId, fragment: true, events: current }));
       current = [];
@@ -148,13 +115,4 @@ export function fragments(whole: pb.WatchResponse, maxBytes: number): pb.WatchRe
   }
   out.push(create(pb.WatchResponseSchema, { header: whole.header, watchId: whole.watchId, fragment: false, events: current }));
   return out;
-}
-
-function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
 }

@@ -50,9 +50,9 @@ export class KvService {
     return readRange(this.backend, req);
   }
 
-  /** The same Range as stored records when it qualifies (see executeRangeRecords), else undefined. */
-  rangeRecords(req: RangeRequest): WithRevision<RecordsRangeResult> | undefined {
-    return readRangeRecords(this.backend, req);
+  /** The same Range, as the store's records when it qualifies (see executeRangeRecords): for the wire. */
+  rangePreferringRecords(req: RangeRequest): WithRevision<RangeResult | RecordsRangeResult> {
+    return readRangePreferringRecords(this.backend, req);
   }
 
   put(req: PutRequest, signal?: AbortSignal): Promise<WithRevision<PutResult>> {
@@ -114,10 +114,9 @@ export function readRange(reader: MvccReader, req: RangeRequest): WithRevision<R
   return { revision, result: executeRange(reader, req) };
 }
 
-/** `readRange` answered with the store's records, or undefined when it does not qualify. */
-export function readRangeRecords(reader: MvccReader, req: RangeRequest): WithRevision<RecordsRangeResult> | undefined {
+/** `readRange`, answered with the store's records when the request qualifies (executeRangeRecords). */
+export function readRangePreferringRecords(reader: MvccReader, req: RangeRequest): WithRevision<RangeResult | RecordsRangeResult> {
   checkRangeRequest(req);
   const revision = reader.currentRevision();
-  const result = executeRangeRecords(reader, req);
-  return result === undefined ? undefined : { revision, result };
+  return { revision, result: executeRangeRecords(reader, req) ?? executeRange(reader, req) };
 }

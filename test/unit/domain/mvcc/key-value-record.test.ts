@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { KeyValueSchema } from '../../../../src/adapters/grpc/gen/etcd/api/mvccpb/kv_pb.js';
 import { toPbKeyValue } from '../../../../src/adapters/grpc/kv-mappers.js';
-import { decodeKeyValueRecord, encodeKeyValueRecord, keyValueRecordOf } from '../../../../src/domain/mvcc/key-value-record.js';
+import { decodeKeyValueRecord, encodeKeyValueRecord, frameKeyValueRecord, unframeKeyValueRecord } from '../../../../src/domain/mvcc/key-value-record.js';
 import type { KeyValue } from '../../../../src/domain/mvcc/types.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -21,13 +21,14 @@ describe('KeyValue records', () => {
     for (const kv of CASES) assert.deepEqual(encodeKeyValueRecord(kv), toBinary(KeyValueSchema, toPbKeyValue(kv)));
   });
 
-  it('decode to the same KeyValue, remember their record, and a copy has none', () => {
+  it('decode to the same KeyValue, and frame and unframe as a RangeResponse field 2', () => {
     for (const kv of CASES) {
       const record = encodeKeyValueRecord(kv);
       const decoded = decodeKeyValueRecord(record);
       assert.deepEqual({ ...decoded, key: [...decoded.key], value: [...decoded.value] }, { ...kv, key: [...kv.key], value: [...kv.value] });
-      assert.equal(keyValueRecordOf(decoded), record);
-      assert.equal(keyValueRecordOf({ ...decoded }), undefined);
+      const framed = frameKeyValueRecord(record);
+      assert.equal(framed[0], 0x12);
+      assert.deepEqual(unframeKeyValueRecord(framed), record);
       // Cross-check against protobuf-es's decoder.
       const pb = fromBinary(KeyValueSchema, record);
       assert.equal(pb.lease, kv.lease);

@@ -1,7 +1,10 @@
+import { assert } from './assert.js';
+
 /**
- * The few protobuf wire-format pieces the hand-written response encoders need (varints, tags,
- * length-delimited fields), writing into a buffer sized up front. Proto3 rules: a field holding its
- * zero value is left out, as protobuf-es's `toBinary` does, so the bytes match it exactly.
+ * The few protobuf wire-format pieces T4's hand-written codecs need (KeyValue records, the gRPC
+ * response encoders): varints, tags, length-delimited fields, written into a buffer sized up front
+ * and read back with bounds checks. Proto3 rules: a field holding its zero value is left out, as
+ * protobuf-es's `toBinary` does, so the bytes match it exactly. Pure Uint8Array code.
  */
 
 /** Wire types. */
@@ -124,4 +127,42 @@ export class ProtobufWriter {
     this.out[this.at++] = tagByte;
     this.varint(byteLength);
   }
+}
+
+/**
+ * Reads the varint at `at` (a non-negative safe integer, before `end`): its value and where the
+ * next field starts. Throws (naming `what`) on a truncated or oversized varint.
+ */
+export function readVarint(bytes: Uint8Array, at: number, end: number, what: string): { value: number; next: number } {
+  let value = 0;
+  let scale = 1;
+  let b: number;
+  do {
+    assert(at < end && scale <= 2 ** 49, `${what}: bad varint`);
+    b = bytes[at++]!;
+    value += (b & 0x7f) * scale;
+    scale *= 128;
+  } while (b >= 0x80);
+  return { value, next: at };
+}
+
+/** Reads the int64 varint at `at` (two's complement, as protobuf writes negative int64s). */
+export function readInt64(bytes: Uint8Array, at: number, end: number, what: string): { value: bigint; next: number } {
+  let value = 0n;
+  let shift = 0n;
+  let b: number;
+  do {
+    assert(at < end && shift < 70n, `${what}: bad varint`);
+    b = bytes[at++]!;
+    value |= BigInt(b & 0x7f) << shift;
+    shift += 7n;
+  } while (b >= 0x80);
+  return { value: BigInt.asIntN(64, value), next: at };
+}
+
+/** The length-delimited field body whose length varint is at `at`: where it starts and ends. */
+export function readLengthDelimited(bytes: Uint8Array, at: number, end: number, what: string): { start: number; end: number } {
+  const { value: length, next } = readVarint(bytes, at, end, what);
+  assert(next + length <= end, `${what}: field past its end`);
+  return { start: next, end: next + length };
 }
