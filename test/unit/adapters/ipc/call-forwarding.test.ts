@@ -403,14 +403,15 @@ describe('forwarded server-streaming calls', () => {
     const gate = new Promise<void>((resolve) => (open = resolve));
     const { ctx, controller } = clientCtx();
     const { call } = clientStream(ctx, one(EMPTY_SNAPSHOT_REQUEST), () => gate);
-    const done = h.snapshot(call);
+    // Watched from the start: the call may end (cancelled) before the client side lets go below.
+    const cancelled = assert.rejects(h.snapshot(call), isStatus(1, 'context canceled'));
     await until(() => sent === STREAM_WINDOW, 'the window to fill');
     controller.abort();
     await until(() => handlerDone, 'the handler to return after the cancel');
     assert.equal(handlerSawAbort, true);
     assert.ok(sent <= STREAM_WINDOW + 1, `no more messages after the window (${sent})`);
     open(); // the client side lets the queued messages go (a real call's send resolves once the stream closes)
-    await assert.rejects(done, isStatus(1, 'context canceled'));
+    await cancelled;
     close(h);
   });
 });
