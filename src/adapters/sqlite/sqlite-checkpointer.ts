@@ -8,19 +8,28 @@ export interface CheckpointResult {
   readonly checkpointedFrames: number;
 }
 
+/** How long close() waits for the thread to close its connection (a checkpoint in progress finishes first). */
+const CLOSE_WAIT_MS = 30_000;
+
 /**
  * Runs SQLite checkpoints on a worker thread with its own connection (SQLite allows a checkpoint
  * from any connection). A PASSIVE checkpoint never blocks the writer; when it copies every frame
  * it also syncs the database file, so everything committed before it started is durable.
+ *
+ * `close()` returns once the thread's connection is closed (it waits, blocking, for the thread to
+ * say so), so the owner can close its own connection last and whoever comes next (a restore
+ * replacing the file, a new store on it) never shares the file with a connection left behind.
  */
 export class SqliteCheckpointer {
   private readonly worker: Worker;
+  /** Set to 1 by the thread once its connection is closed. */
+  private readonly threadClosed = new Int32Array(new SharedArrayBuffer(4));
   private seq = 0;
   private readonly waiting = new Map<number, { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void }>();
   private closed = false;
 
   constructor(path: string) {
-    this.worker = new Worker(new URL('./checkpoint-thread.js', import.meta.url), { workerData: { path } });
+    this.worker = new Worker(new URL('./checkpoint-thread.js', import.meta.url), { workerData: { path, state: this.threadClosed.buffer } });
     this.worker.unref();
     this.worker.on('message', (m: { id: number; ok: boolean; busy?: number; log?: number; checkpointed?: number; error?: string }) => {
       const w = this.waiting.get(m.id);
@@ -29,7 +38,8 @@ export class SqliteCheckpointer {
       if (m.ok) w.resolve({ busy: m.busy !== 0, logFrames: m.log ?? -1, checkpointedFrames: m.checkpointed ?? -1 });
       else w.reject(new Error(`SQLite checkpoint failed: ${m.error}`));
     });
-    this.worker.on('error', (error) => this.failAll(error));
+    // An error thrown on the thread arrives cloned (a SqliteError as a bare { code }): name it.
+    this.worker.on('error', (error: unknown) => this.failAll(new Error(`SQLite checkpoint thread failed: ${describe(error)}`)));
     this.worker.on('exit', (code) => this.failAll(new Error(`checkpoint worker exited with code ${code}`)));
   }
 
@@ -42,10 +52,19 @@ export class SqliteCheckpointer {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the thread's connection, waiting (blocking) until it is closed: at once when no
+   * checkpoint was ever requested (the thread opens its connection at the first one), otherwise
+   * after the checkpoint in progress, if any. Then ends the thread.
+   */
+  close(): void {
     if (this.closed) return;
     this.closed = true;
-    await this.worker.terminate();
+    if (this.seq > 0) {
+      this.worker.postMessage({ close: true });
+      Atomics.wait(this.threadClosed, 0, 0, CLOSE_WAIT_MS);
+    }
+    void this.worker.terminate();
     this.failAll(new Error('checkpointer is closed'));
   }
 
@@ -53,4 +72,11 @@ export class SqliteCheckpointer {
     for (const w of this.waiting.values()) w.reject(error);
     this.waiting.clear();
   }
+}
+
+function describe(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return String(error);
+  const { message, code } = error as { message?: unknown; code?: unknown };
+  const text = typeof message === 'string' && message !== '' ? message : 'unknown error';
+  return typeof code === 'string' ? `${text} (${code})` : text;
 }

@@ -459,7 +459,7 @@ export class SqliteMvccBackend implements MvccBackend {
       return;
     }
     if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
-    void this.checkpointer?.close();
+    this.checkpointer?.close();
     // Leave a compact database behind: the last connection to close checkpoints the SQLite WAL.
     this.db.close();
   }
