@@ -17,6 +17,7 @@ import { SystemClock } from '../adapters/node/system-clock.js';
 import { CryptoRandom } from '../adapters/node/crypto-random.js';
 import { ImmediateScheduler } from '../adapters/node/immediate-scheduler.js';
 import { SqliteMvccBackend } from '../adapters/sqlite/sqlite-mvcc-backend.js';
+import { DeferredApplyBackend } from '../domain/write/deferred-apply-backend.js';
 import { NodeWalFiles } from '../adapters/fs/node-wal-files.js';
 import { Crc32cChecksum } from '../adapters/node/crc32c.js';
 import type { Checksum } from '../ports/checksum.js';
@@ -58,12 +59,22 @@ export function buildContainer(options: ContainerOptions): Container {
   c.bind<Limits>(TOKENS.Limits).toConstantValue(options.limits);
   // The WAL in front is the durable record, so SQLite may lose its newest transactions on power
   // loss (synchronous=NORMAL): replay restores them.
-  c.bind<MvccBackend>(TOKENS.MvccBackend).toDynamicValue(
+  c.bind<SqliteMvccBackend>(TOKENS.SqliteMvccBackend).toDynamicValue(
     () => new SqliteMvccBackend({ path: join(options.dataDir, 'db', 't4.sqlite'), synchronous: 'normal', logger: options.logger.child({ component: 'sqlite' }) }),
+  );
+  c.bind<Scheduler>(TOKENS.Scheduler).toConstantValue(new ImmediateScheduler());
+  // Everything in this process reads and writes the store through DeferredApplyBackend: a durable
+  // batch is applied after its callers are answered and before the next read.
+  c.bind<DeferredApplyBackend>(TOKENS.MvccBackend).toDynamicValue(
+    (ctx) =>
+      new DeferredApplyBackend(
+        ctx.container.get<SqliteMvccBackend>(TOKENS.SqliteMvccBackend),
+        ctx.container.get<Scheduler>(TOKENS.Scheduler),
+        options.logger.child({ component: 'store' }),
+      ),
   );
   c.bind<Checksum>(TOKENS.Checksum).toConstantValue(new Crc32cChecksum());
   c.bind<WalFiles>(TOKENS.WalFiles).toConstantValue(new NodeWalFiles(join(options.dataDir, 'wal')));
-  c.bind<Scheduler>(TOKENS.Scheduler).toConstantValue(new ImmediateScheduler());
   const systemClock = new SystemClock();
   c.bind<Clock>(TOKENS.Clock).toConstantValue(systemClock);
   c.bind<Timers>(TOKENS.Timers).toConstantValue(systemClock);

@@ -46,6 +46,7 @@ import type { DurabilitySettings } from './config.js';
 import { SqliteDatabaseRestorer } from '../adapters/sqlite/sqlite-database-restorer.js';
 import { SqliteDatabaseSnapshots } from '../adapters/sqlite/sqlite-database-snapshots.js';
 import type { SqliteMvccBackend } from '../adapters/sqlite/sqlite-mvcc-backend.js';
+import type { DeferredApplyBackend } from '../domain/write/deferred-apply-backend.js';
 import { recoverWithObjectStore, type LocalState } from '../domain/remote/recovery.js';
 import { WalUploadStage } from '../domain/remote/wal-upload-stage.js';
 import { SegmentUploader } from '../domain/remote/segment-uploader.js';
@@ -144,6 +145,8 @@ export class T4Node {
   readonly memberId: bigint;
   readonly clusterId: bigint;
   private readonly pipeline: WritePipeline;
+  /** `backend`, typed as what it is: serving processes need its queued batches applied before they hear of them. */
+  private readonly store: DeferredApplyBackend;
   private readonly compactor: Compactor;
   private readonly watchHubOptions: WatchHubOptions;
   private server: RpcServer | undefined;
@@ -156,7 +159,8 @@ export class T4Node {
     private readonly wal: WalLog,
     private readonly remote: Remote | undefined,
   ) {
-    this.backend = container.get<MvccBackend>(TOKENS.MvccBackend);
+    this.store = container.get<DeferredApplyBackend>(TOKENS.MvccBackend);
+    this.backend = this.store;
     this.pipeline = container.get<WritePipeline>(TOKENS.WritePipeline);
     this.kv = container.get<KvService>(TOKENS.KvService);
     this.auth = container.get<AuthService>(TOKENS.AuthService);
@@ -280,7 +284,7 @@ export class T4Node {
         await mkdir(tempDir, { recursive: true, mode: 0o700 });
         const writer = new CheckpointWriter(
           store,
-          new SqliteDatabaseSnapshots(backend as SqliteMvccBackend, tempDir),
+          new SqliteDatabaseSnapshots(container.get<SqliteMvccBackend>(TOKENS.SqliteMvccBackend), tempDir),
           checksum,
           container.get<Clock>(TOKENS.Clock),
           remoteLogger.child({ task: 'checkpoint' }),
@@ -377,7 +381,16 @@ export class T4Node {
         processes: servingProcesses,
         entry: fileURLToPath(new URL('./serving-process.js', import.meta.url)),
         logger,
-        committed: { revision: () => this.watchHub.revision(), subscribe: (listener) => this.pipeline.onCommitted(listener) },
+        committed: {
+          revision: () => this.watchHub.revision(),
+          // Serving processes read the database file: a batch is in it before they hear of it, and
+          // so before its callers are answered (no deferred apply with serving processes).
+          subscribe: (listener) =>
+            this.pipeline.onCommitted((batch) => {
+              this.store.settle();
+              listener(batch);
+            }),
+        },
         config: {
           databasePath: join(this.options.dataDir, 'db', 't4.sqlite'),
           clusterId: String(this.clusterId),

@@ -3,6 +3,7 @@ export const TOKENS = {
   Logger: Symbol.for('t4.Logger'),
   Limits: Symbol.for('t4.Limits'),
   MvccBackend: Symbol.for('t4.MvccBackend'),
+  SqliteMvccBackend: Symbol.for('t4.SqliteMvccBackend'),
   Scheduler: Symbol.for('t4.Scheduler'),
   LeaseLookup: Symbol.for('t4.LeaseLookup'),
   LeaseService: Symbol.for('t4.LeaseService'),

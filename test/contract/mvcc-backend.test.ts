@@ -7,6 +7,9 @@ import { InMemoryMvccBackend } from '../../src/adapters/memory/in-memory-mvcc-ba
 import { SqliteMvccBackend } from '../../src/adapters/sqlite/sqlite-mvcc-backend.js';
 import type { MvccBackend } from '../../src/ports/mvcc-backend.js';
 import { describeMvccBackendContract } from './mvcc-backend.contract.js';
+import { DeferredApplyBackend } from '../../src/domain/write/deferred-apply-backend.js';
+import type { Scheduler } from '../../src/ports/scheduler.js';
+import { TestLogger } from '../support/domain-fixtures.js';
 
 describeMvccBackendContract('InMemoryMvccBackend', () => new InMemoryMvccBackend(), {
   historyRows: (backend) => (backend as InMemoryMvccBackend).historyRows(),
@@ -43,3 +46,28 @@ describeMvccBackendContract('SqliteMvccBackend file', () => openFile(join(dir, `
     }
   },
 });
+
+// The decorator every T4 node reads and writes through: applies are queued and run at the next
+// read, so the contract (apply, then read) exercises the read-applies-first path on every call.
+const neverYields: Scheduler = { yield: () => new Promise<void>(() => undefined) };
+describeMvccBackendContract('DeferredApplyBackend over SqliteMvccBackend :memory:', () =>
+  new DeferredApplyBackend(new SqliteMvccBackend({ path: ':memory:', synchronous: 'normal' }), neverYields, new TestLogger()),
+);
+const inners = new WeakMap<MvccBackend, InMemoryMvccBackend>();
+describeMvccBackendContract(
+  'DeferredApplyBackend over InMemoryMvccBackend',
+  () => {
+    const inner = new InMemoryMvccBackend();
+    const backend = new DeferredApplyBackend(inner, neverYields, new TestLogger());
+    inners.set(backend, inner);
+    return backend;
+  },
+  {
+    historyRows: (backend) => {
+      (backend as DeferredApplyBackend).settle();
+      const inner = inners.get(backend);
+      if (inner === undefined) throw new Error('not a backend of this suite');
+      return inner.historyRows();
+    },
+  },
+);

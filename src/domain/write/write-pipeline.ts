@@ -15,8 +15,8 @@ import type { AuthState } from '../auth/types.js';
  * request as one batch, evaluates each in order against the committed state plus the batch so far
  * (so compares never see a stale state), gives each request that changes something the next
  * revision, passes the batch through the durability stages (`BatchLog`s: the WAL, later the object
- * store and followers), applies it to the backend in one transaction, tells subscribers, and only
- * then resolves the callers.
+ * store and followers), hands it to the backend (one transaction; `DeferredApplyBackend` runs it
+ * after the callers are answered and before any read), tells subscribers, and resolves the callers.
  *
  * Invariants: revisions assigned are contiguous from the backend's current revision; a batch is
  * applied only after every stage accepted it; a request that fails its checks changes nothing.
@@ -117,7 +117,14 @@ export class WritePipeline {
   }
 
   private async runBatch(jobs: Job[]): Promise<void> {
-    const fromRevision = this.backend.currentRevision();
+    let fromRevision: Revision;
+    try {
+      fromRevision = this.backend.currentRevision();
+    } catch (error) {
+      // The backend could not apply an earlier (acknowledged) batch: nothing can be evaluated.
+      this.fail(error, jobs);
+      return;
+    }
     const view = new OverlayView(this.backend);
     const changes: Change[] = [];
     let compactRevision: Revision | undefined;
@@ -171,13 +178,13 @@ export class WritePipeline {
       try {
         for (const stage of this.stages) await stage.append(batch, hints);
         this.backend.apply(batch);
+        for (const listener of this.listeners) listener(batch);
       } catch (error) {
         cancelWatchdog();
         this.fail(error, accepted.map((a) => a.job));
         return;
       }
       cancelWatchdog();
-      for (const listener of this.listeners) listener(batch);
     }
     for (const { job, value } of accepted) job.resolve(value);
   }
