@@ -80,7 +80,12 @@ export async function recoverWal(files: WalFiles, checksum: Checksum, logger: Lo
       batches.push(batch);
     }
     if (scanned.tornBytes > 0) {
-      logger.warn({ segment: name, offset: scanned.validEnd, bytes: scanned.tornBytes }, 'truncating the torn tail of the WAL (never acknowledged)');
+      // Zeros only: the space the file layer writes ahead of the end (a stop without close), not damage.
+      if (bytes.subarray(scanned.validEnd).every((byte) => byte === 0)) {
+        logger.info({ segment: name, offset: scanned.validEnd, bytes: scanned.tornBytes }, 'cutting the zeroed space after the end of the WAL');
+      } else {
+        logger.warn({ segment: name, offset: scanned.validEnd, bytes: scanned.tornBytes }, 'truncating the torn tail of the WAL (never acknowledged)');
+      }
       const file = await files.openAppend(name);
       await file.truncate(scanned.validEnd);
       await file.sync();
