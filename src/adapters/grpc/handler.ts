@@ -1,9 +1,12 @@
+import type { Cancellation } from '../../domain/write/write-pipeline.js';
 /**
  * Transport-neutral handlers: plain functions over generated message types with an AbortSignal.
  * The grpc-js server (grpc-server.ts) adapts them; a Connect transport can adapt the same ones.
  */
 export interface CallContext {
   readonly signal: AbortSignal;
+  /** The same as `signal.aborted`, without making an AbortSignal (writes only need the flag). */
+  readonly cancellation: Cancellation;
   /** First value of a request metadata entry (lower-case key). */
   metadata(key: string): string | undefined;
   /**

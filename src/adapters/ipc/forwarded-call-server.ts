@@ -1,3 +1,4 @@
+import type { Cancellation } from '../../domain/write/write-pipeline.js';
 import type { DescService } from '@bufbuild/protobuf';
 import type { CallContext, ServiceHandlers, StreamHandler, UnaryHandler } from '../grpc/handler.js';
 import { grpcServiceDefinition } from '../grpc/service-definition.js';
@@ -29,6 +30,10 @@ class ForwardedContext implements CallContext {
       if (this.aborted) this.controller.abort();
     }
     return this.controller.signal;
+  }
+
+  get cancellation(): Cancellation {
+    return this.signal;
   }
 
   metadata(key: string): string | undefined {

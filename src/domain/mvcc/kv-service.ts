@@ -2,7 +2,7 @@ import { CompactedError, FutureRevisionError, LeaseNotFoundError } from '../erro
 import type { Limits } from '../limits.js';
 import type { LeaseLookup } from '../../ports/lease-lookup.js';
 import type { MvccBackend, MvccReader } from '../../ports/mvcc-backend.js';
-import type { WritePipeline } from '../write/write-pipeline.js';
+import type { Cancellation, WritePipeline } from '../write/write-pipeline.js';
 import type { Compactor } from './compactor.js';
 import { executeRange, executeRangeRecords } from './range.js';
 import type {
@@ -55,7 +55,7 @@ export class KvService {
     return readRangePreferringRecords(this.backend, req);
   }
 
-  put(req: PutRequest, signal?: AbortSignal): Promise<WithRevision<PutResult>> {
+  put(req: PutRequest, signal?: Cancellation): Promise<WithRevision<PutResult>> {
     checkPutRequest(req);
     return this.pipeline.submit((tx) => {
       if (req.lease !== undefined && req.lease !== 0n && !this.leases.leaseExists(req.lease, tx.view)) throw new LeaseNotFoundError();
@@ -64,7 +64,7 @@ export class KvService {
     }, signal);
   }
 
-  deleteRange(req: DeleteRangeRequest, signal?: AbortSignal): Promise<WithRevision<DeleteRangeResult>> {
+  deleteRange(req: DeleteRangeRequest, signal?: Cancellation): Promise<WithRevision<DeleteRangeResult>> {
     checkDeleteRequest(req);
     return this.pipeline.submit((tx) => {
       const result = applyDeleteRange(tx, req);
@@ -72,7 +72,7 @@ export class KvService {
     }, signal);
   }
 
-  async txn(req: TxnRequest, signal?: AbortSignal): Promise<WithRevision<TxnResult>> {
+  async txn(req: TxnRequest, signal?: Cancellation): Promise<WithRevision<TxnResult>> {
     checkTxnRequest(req, this.limits.txnOpsMax);
     if (isTxnReadOnly(req)) {
       const revision = this.backend.currentRevision();
@@ -89,7 +89,7 @@ export class KvService {
    * served them are purged in bounded steps. With `physical`, resolves after the purge finished.
    * The header revision is the current one (compaction takes no revision).
    */
-  async compact(revision: Revision, physical: boolean, signal?: AbortSignal): Promise<WithRevision<void>> {
+  async compact(revision: Revision, physical: boolean, signal?: Cancellation): Promise<WithRevision<void>> {
     const header = await this.pipeline.submit((tx) => {
       if (revision <= tx.view.compactRevision()) throw new CompactedError();
       if (revision > tx.currentRevision()) throw new FutureRevisionError();

@@ -40,7 +40,7 @@ function handlersFor(service: DescService, overrides: ServiceHandlers): ServiceH
 }
 
 /** What the test handlers saw. */
-const seen = { slowAborted: undefined as Promise<void> | undefined };
+const seen = { slowAborted: undefined as Promise<void> | undefined, slowCancellation: [] as boolean[] };
 
 function abortedPromise(ctx: CallContext): Promise<void> {
   return new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -72,8 +72,11 @@ function testServer(impl: Implementation): RpcServer {
       Range: async (req: pb.RangeRequest, ctx: CallContext) => {
         const key = text(req.key);
         if (key === 'slow') {
+          // `cancellation` (what writes check) says what the signal says, before and after.
+          seen.slowCancellation = [ctx.cancellation.aborted];
           seen.slowAborted = abortedPromise(ctx);
           await seen.slowAborted;
+          seen.slowCancellation.push(ctx.cancellation.aborted);
           throw new Error('aborted');
         }
         if (key === 'boom') throw new Error('boom');
@@ -215,6 +218,7 @@ for (const impl of IMPLEMENTATIONS) {
       assert.ok(Date.now() - started < 2_000);
       assert.ok(seen.slowAborted !== undefined);
       await seen.slowAborted;
+      assert.deepEqual(seen.slowCancellation, [false, true]);
     });
 
     it('aborts the handler signal when the client cancels', async () => {
@@ -224,6 +228,7 @@ for (const impl of IMPLEMENTATIONS) {
       call.cancel();
       assert.equal((await statusOf(result)).code, 'CANCELLED');
       await seen.slowAborted;
+      assert.deepEqual(seen.slowCancellation, [false, true]);
     });
 
     it('serves a server stream (Snapshot) in order, then status OK', async () => {

@@ -97,6 +97,7 @@ function clientCtx(token?: string, cn?: string): { ctx: CallContext; controller:
   const controller = new AbortController();
   const ctx: CallContext = {
     signal: controller.signal,
+    cancellation: controller.signal,
     metadata: (key) => (key === 'token' ? token : undefined),
     peerCommonName: () => cn,
   };
