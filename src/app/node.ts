@@ -141,12 +141,11 @@ export class T4Node {
   /** Users, roles, tokens and checks; served and enforced over gRPC only with `auth.enabled`. */
   readonly auth: AuthService;
   readonly watchHub: WatchHub;
-  readonly backend: MvccBackend;
+  /** Serving processes need its queued batches applied before they hear of them (`settle`). */
+  readonly backend: DeferredApplyBackend;
   readonly memberId: bigint;
   readonly clusterId: bigint;
   private readonly pipeline: WritePipeline;
-  /** `backend`, typed as what it is: serving processes need its queued batches applied before they hear of them. */
-  private readonly store: DeferredApplyBackend;
   private readonly compactor: Compactor;
   private readonly watchHubOptions: WatchHubOptions;
   private server: RpcServer | undefined;
@@ -159,8 +158,7 @@ export class T4Node {
     private readonly wal: WalLog,
     private readonly remote: Remote | undefined,
   ) {
-    this.store = container.get<DeferredApplyBackend>(TOKENS.MvccBackend);
-    this.backend = this.store;
+    this.backend = container.get<DeferredApplyBackend>(TOKENS.MvccBackend);
     this.pipeline = container.get<WritePipeline>(TOKENS.WritePipeline);
     this.kv = container.get<KvService>(TOKENS.KvService);
     this.auth = container.get<AuthService>(TOKENS.AuthService);
@@ -387,7 +385,7 @@ export class T4Node {
           // so before its callers are answered (no deferred apply with serving processes).
           subscribe: (listener) =>
             this.pipeline.onCommitted((batch) => {
-              this.store.settle();
+              this.backend.settle();
               listener(batch);
             }),
         },

@@ -100,7 +100,7 @@ const ZEROS = new Uint8Array(ZEROED_AHEAD_BYTES);
  * makes them durable with it.
  */
 class NodeWalFile implements WalFile {
-  /** Where the zeros end (bytes on disk); `bytes` <= `zeroedEnd` unless an append outgrew them. */
+  /** Where the zeros end (bytes on disk); always >= `bytes`. */
   private zeroedEnd: number;
 
   constructor(
@@ -135,11 +135,10 @@ class NodeWalFile implements WalFile {
     this.zeroedEnd = Math.max(this.zeroedEnd, this.bytes);
   }
 
-  /** Writes zeros from the current zeroed end so that at least `end` + ZEROED_AHEAD_BYTES / 2 are zeroed. */
+  /** Writes zeros from the zeroed end to ZEROED_AHEAD_BYTES past `end`. */
   private zeroAhead(end: number): void {
-    const from = Math.max(this.zeroedEnd, this.bytes);
-    const to = Math.max(from, end) + ZEROED_AHEAD_BYTES;
-    let at = from;
+    const to = Math.max(this.zeroedEnd, end) + ZEROED_AHEAD_BYTES;
+    let at = this.zeroedEnd;
     while (at < to) at += writeSync(this.handle.fd, ZEROS, 0, Math.min(ZEROS.length, to - at), at);
     this.zeroedEnd = to;
   }

@@ -186,7 +186,9 @@ export class GrpcServer implements RpcServer {
         finished = true;
       },
       signal: controller.signal,
-      cancellation: controller.signal,
+      get aborted() {
+        return controller.signal.aborted;
+      },
       metadata: (key) => {
         const v = call.metadata.get(key)[0];
         return v === undefined ? undefined : typeof v === 'string' ? v : v.toString('utf8');

@@ -1,4 +1,3 @@
-import type { Cancellation } from '../../domain/write/write-pipeline.js';
 import * as http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -120,10 +119,6 @@ class H2Call implements CallContext {
       if (this.cancelled) this.controller.abort();
     }
     return this.controller.signal;
-  }
-
-  get cancellation(): Cancellation {
-    return this;
   }
 
   /** The call ended before it answered (what `signal` would say). */

@@ -3,10 +3,13 @@ import type { Cancellation } from '../../domain/write/write-pipeline.js';
  * Transport-neutral handlers: plain functions over generated message types with an AbortSignal.
  * The grpc-js server (grpc-server.ts) adapts them; a Connect transport can adapt the same ones.
  */
-export interface CallContext {
+export interface CallContext extends Cancellation {
   readonly signal: AbortSignal;
-  /** The same as `signal.aborted`, without making an AbortSignal (writes only need the flag). */
-  readonly cancellation: Cancellation;
+  /**
+   * What `signal.aborted` says, without making an AbortSignal (writes pass the context itself to
+   * the pipeline, which only needs the flag; an AbortController costs ~2.4 µs a call).
+   */
+  readonly aborted: boolean;
   /** First value of a request metadata entry (lower-case key). */
   metadata(key: string): string | undefined;
   /**

@@ -1,4 +1,3 @@
-import type { Cancellation } from '../../domain/write/write-pipeline.js';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { DescService } from '@bufbuild/protobuf';
@@ -115,10 +114,6 @@ class Http2Call implements CallContext {
       if (this.cancelled) this.controller.abort();
     }
     return this.controller.signal;
-  }
-
-  get cancellation(): Cancellation {
-    return this;
   }
 
   /** The call ended before it answered (what `signal` would say). */

@@ -56,7 +56,7 @@ export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMa
         auth.checkLeaseKeys(user, req.lease);
         if (req.prevKv) auth.check(user, 'read', req.key);
       }
-      const { revision, result } = await kv.put(fromPbPut(req), ctx.cancellation);
+      const { revision, result } = await kv.put(fromPbPut(req), ctx);
       return encodePutResponse(result, headers.encode(revision));
     },
     DeleteRange: async (req: pb.DeleteRangeRequest, ctx: CallContext): Promise<pb.DeleteRangeResponse> => {
@@ -66,7 +66,7 @@ export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMa
         if (req.prevKv) auth.check(user, 'read', req.key, req.rangeEnd);
         auth.check(user, 'write', req.key, req.rangeEnd);
       }
-      const { revision, result } = await kv.deleteRange(fromPbDeleteRange(req), ctx.cancellation);
+      const { revision, result } = await kv.deleteRange(fromPbDeleteRange(req), ctx);
       return toPbDeleteRangeResponse(result, headers.make(revision));
     },
     Txn: async (req: pb.TxnRequest, ctx: CallContext): Promise<pb.TxnResponse> => {
@@ -74,13 +74,13 @@ export function kvHandlers(kv: KvService, headers: HeaderFactory, requestBytesMa
       // As etcd: only requests that go through the log are size-checked; a read-only txn is a read.
       if (!isTxnReadOnly(txn)) checkSize(req);
       if (auth !== undefined) auth.checkTxn(callerOf(auth, ctx), txn);
-      const { revision, result } = await kv.txn(txn, ctx.cancellation);
+      const { revision, result } = await kv.txn(txn, ctx);
       return toPbTxnResponse(result, headers.make(revision));
     },
     Compact: async (req: pb.CompactionRequest, ctx: CallContext): Promise<pb.CompactionResponse> => {
       // etcd checks no permission for Compact; a token given must still be valid.
       callerOf(auth, ctx);
-      const { revision } = await kv.compact(toNumber(req.revision), req.physical, ctx.cancellation);
+      const { revision } = await kv.compact(toNumber(req.revision), req.physical, ctx);
       return create(pb.CompactionResponseSchema, { header: headers.make(revision) });
     },
   };

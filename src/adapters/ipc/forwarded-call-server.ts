@@ -1,4 +1,3 @@
-import type { Cancellation } from '../../domain/write/write-pipeline.js';
 import type { DescService } from '@bufbuild/protobuf';
 import type { CallContext, ServiceHandlers, StreamHandler, UnaryHandler } from '../grpc/handler.js';
 import { grpcServiceDefinition } from '../grpc/service-definition.js';
@@ -20,20 +19,20 @@ const INTERNAL = 13;
 /** A forwarded call's context in the writer: the serving process's view of the client. */
 class ForwardedContext implements CallContext {
   private controller: AbortController | undefined;
-  private aborted = false;
+  private cancelled = false;
 
   constructor(private readonly head: CallHead) {}
 
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
-      if (this.aborted) this.controller.abort();
+      if (this.cancelled) this.controller.abort();
     }
     return this.controller.signal;
   }
 
-  get cancellation(): Cancellation {
-    return this.signal;
+  get aborted(): boolean {
+    return this.cancelled;
   }
 
   metadata(key: string): string | undefined {
@@ -45,8 +44,8 @@ class ForwardedContext implements CallContext {
   }
 
   abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
+    if (this.cancelled) return;
+    this.cancelled = true;
     this.controller?.abort();
   }
 }

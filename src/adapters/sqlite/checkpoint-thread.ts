@@ -9,6 +9,7 @@
  */
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
+import { sqliteErrorText } from './sqlite-error-text.js';
 
 type Request = { readonly id: number; readonly mode: 'PASSIVE' | 'TRUNCATE' } | { readonly close: true };
 
@@ -48,8 +49,6 @@ parentPort?.on('message', (req: Request) => {
     const [row] = connection().pragma(`wal_checkpoint(${req.mode})`) as { busy: number; log: number; checkpointed: number }[];
     parentPort?.postMessage({ id: req.id, ok: true, busy: row?.busy ?? 1, log: row?.log ?? -1, checkpointed: row?.checkpointed ?? -1 });
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    const message = error instanceof Error ? error.message : String(error);
-    parentPort?.postMessage({ id: req.id, ok: false, error: typeof code === 'string' ? `${message} (${code})` : message });
+    parentPort?.postMessage({ id: req.id, ok: false, error: sqliteErrorText(error) });
   }
 });

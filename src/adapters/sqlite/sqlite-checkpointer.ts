@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { sqliteErrorText } from './sqlite-error-text.js';
 
 export interface CheckpointResult {
   /** True when SQLite could not finish (a reader or writer was in the way). */
@@ -39,7 +40,7 @@ export class SqliteCheckpointer {
       else w.reject(new Error(`SQLite checkpoint failed: ${m.error}`));
     });
     // An error thrown on the thread arrives cloned (a SqliteError as a bare { code }): name it.
-    this.worker.on('error', (error: unknown) => this.failAll(new Error(`SQLite checkpoint thread failed: ${describe(error)}`)));
+    this.worker.on('error', (error: unknown) => this.failAll(new Error(`SQLite checkpoint thread failed: ${sqliteErrorText(error)}`)));
     this.worker.on('exit', (code) => this.failAll(new Error(`checkpoint worker exited with code ${code}`)));
   }
 
@@ -72,11 +73,4 @@ export class SqliteCheckpointer {
     for (const w of this.waiting.values()) w.reject(error);
     this.waiting.clear();
   }
-}
-
-function describe(error: unknown): string {
-  if (typeof error !== 'object' || error === null) return String(error);
-  const { message, code } = error as { message?: unknown; code?: unknown };
-  const text = typeof message === 'string' && message !== '' ? message : 'unknown error';
-  return typeof code === 'string' ? `${text} (${code})` : text;
 }

@@ -25,7 +25,8 @@ import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnRequest
  * The etcd KV service in domain terms: Range, Put, DeleteRange, Txn, Compact.
  *
  * Reads run synchronously against the committed state (the backend applies every acknowledged
- * batch before a read: DeferredApplyBackend, so a read after an acknowledged write sees it). Writes go through the one `WritePipeline`.
+ * batch before a read, see DeferredApplyBackend, so a read after an acknowledged write sees it).
+ * Writes go through the one `WritePipeline`.
  * Header revisions follow etcd: a write's own revision, or the current revision when it changed
  * nothing; a read's is the current revision even when it reads an older one.
  */

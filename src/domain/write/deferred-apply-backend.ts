@@ -47,8 +47,7 @@ export class DeferredApplyBackend implements MvccBackend {
     const revision = last === undefined ? this.store.currentRevision() : last.toRevision;
     assert(batch.fromRevision === revision, `batch starts at ${batch.fromRevision}, store is at ${revision}`);
     if (batch.compactRevision !== undefined) {
-      let compacted = this.store.compactRevision();
-      for (const queued of this.queued) if (queued.compactRevision !== undefined) compacted = queued.compactRevision;
+      const compacted = this.queued.findLast((queued) => queued.compactRevision !== undefined)?.compactRevision ?? this.store.compactRevision();
       assert(batch.compactRevision > compacted, 'compaction revision must advance');
     }
     this.queued.push(batch);
@@ -89,32 +88,32 @@ export class DeferredApplyBackend implements MvccBackend {
   }
 
   currentRevision(): Revision {
-    if (this.queued.length > 0 || this.failure !== undefined) this.settle();
+    this.settle();
     return this.store.currentRevision();
   }
 
   compactRevision(): Revision {
-    if (this.queued.length > 0 || this.failure !== undefined) this.settle();
+    this.settle();
     return this.store.compactRevision();
   }
 
   range(range: KeyRange, revision: Revision, limit: number): KeyValue[] {
-    if (this.queued.length > 0 || this.failure !== undefined) this.settle();
+    this.settle();
     return this.store.range(range, revision, limit);
   }
 
   count(range: KeyRange, revision: Revision): number {
-    if (this.queued.length > 0 || this.failure !== undefined) this.settle();
+    this.settle();
     return this.store.count(range, revision);
   }
 
   get(key: Uint8Array): KeyValue | undefined {
-    if (this.queued.length > 0 || this.failure !== undefined) this.settle();
+    this.settle();
     return this.store.get(key);
   }
 
   currentRecords(range: KeyRange, limit: number): { readonly records: Uint8Array; readonly n: number } | undefined {
-    if (this.queued.length > 0 || this.failure !== undefined) this.settle();
+    this.settle();
     return this.store.currentRecords?.(range, limit);
   }
 

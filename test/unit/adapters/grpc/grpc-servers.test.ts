@@ -72,11 +72,11 @@ function testServer(impl: Implementation): RpcServer {
       Range: async (req: pb.RangeRequest, ctx: CallContext) => {
         const key = text(req.key);
         if (key === 'slow') {
-          // `cancellation` (what writes check) says what the signal says, before and after.
-          seen.slowCancellation = [ctx.cancellation.aborted];
+          // `aborted` (what writes check) says what the signal says, before and after.
+          seen.slowCancellation = [ctx.aborted];
           seen.slowAborted = abortedPromise(ctx);
           await seen.slowAborted;
-          seen.slowCancellation.push(ctx.cancellation.aborted);
+          seen.slowCancellation.push(ctx.aborted);
           throw new Error('aborted');
         }
         if (key === 'boom') throw new Error('boom');

@@ -97,7 +97,9 @@ function clientCtx(token?: string, cn?: string): { ctx: CallContext; controller:
   const controller = new AbortController();
   const ctx: CallContext = {
     signal: controller.signal,
-    cancellation: controller.signal,
+    get aborted() {
+      return controller.signal.aborted;
+    },
     metadata: (key) => (key === 'token' ? token : undefined),
     peerCommonName: () => cn,
   };
